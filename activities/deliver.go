@@ -1,0 +1,261 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/models"
+)
+
+// Error types of delivery failures, as they appear in Temporal and the Web UI.
+const (
+	// ErrTypeDeliveryRetry is a failed attempt that will be retried.
+	ErrTypeDeliveryRetry = "DeliveryAttemptFailed"
+	// ErrTypeDeliveryFinal is a delivery that has failed for good.
+	ErrTypeDeliveryFinal = "DeliveryFailed"
+)
+
+// DeliverInput names the delivery to attempt. Force sends even to a disabled
+// endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
+type DeliverInput struct {
+	DeliveryID string
+	Force      bool
+}
+
+// DeliverResult is what the successful attempt saw.
+type DeliverResult struct {
+	Attempt    int
+	StatusCode int
+}
+
+// Payload is the JSON body of every delivery, in the shape the Standard Webhooks
+// spec recommends.
+type Payload struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Jitter spreads a scheduled delay by ±20 % so that retries of many deliveries that
+// failed together do not hit the receiver together again.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	f := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * f)
+}
+
+// Deliver makes one attempt of a delivery and records it. Temporal drives the retries:
+// a retryable failure returns an error carrying the next delay from the schedule (or
+// the receiver's Retry-After), so the schedule lives here and the workflow stays small.
+func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResult, error) {
+	attempt := int(activity.GetInfo(ctx).Attempt)
+	d, err := a.store.GetDeliveryByID(ctx, in.DeliveryID)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return DeliverResult{}, final("delivery %s does not exist", in.DeliveryID)
+		}
+		return DeliverResult{}, fmt.Errorf("load delivery %s: %w", in.DeliveryID, err)
+	}
+	ep, err := a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
+	if errors.Is(err, models.ErrNotFound) {
+		return DeliverResult{}, a.endWithout(ctx, d, "endpoint was deleted")
+	}
+	if err != nil {
+		return DeliverResult{}, fmt.Errorf("load endpoint %s: %w", d.EndpointID, err)
+	}
+	if !ep.Enabled && !in.Force {
+		return DeliverResult{}, a.endWithout(ctx, d, "endpoint is disabled: "+ep.DisabledReason)
+	}
+	ev, err := a.store.GetEvent(ctx, d.WorkspaceID, d.EventID)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return DeliverResult{}, a.endWithout(ctx, d, "event was deleted")
+		}
+		return DeliverResult{}, fmt.Errorf("load event %s: %w", d.EventID, err)
+	}
+	body, err := json.Marshal(Payload{ID: ev.ID, Type: ev.Type, Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339), Data: ev.Data})
+	if err != nil {
+		return DeliverResult{}, final("encode payload: %v", err)
+	}
+
+	start := a.now()
+	status, excerpt, retryAfter, sendErr := a.send(ctx, ep, d.MessageID, start, body)
+	rec := &models.Attempt{
+		At:              start,
+		DurationMS:      a.now().Sub(start).Milliseconds(),
+		StatusCode:      status,
+		ResponseExcerpt: excerpt,
+	}
+	if sendErr != nil {
+		rec.Error = sendErr.Error()
+	}
+
+	switch {
+	case sendErr == nil && status >= 200 && status < 300:
+		rec.Outcome = models.AttemptSucceeded
+		if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliverySucceeded, nil); err != nil {
+			// The receiver has it; failing here would send it again. Say so and move on:
+			// at-least-once allows the repeat, but there is no need to cause one.
+			a.logger.WarnContext(ctx, "record successful attempt", "delivery_id", d.ID, "error", err)
+		}
+		if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, true, start); err != nil {
+			a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
+		}
+		return DeliverResult{Attempt: attempt, StatusCode: status}, nil
+
+	case errors.Is(sendErr, netguard.ErrBlocked):
+		rec.Outcome = models.AttemptBlocked
+		return DeliverResult{}, a.fail(ctx, d, rec, "destination blocked: %v", sendErr)
+
+	case sendErr == nil && status == http.StatusGone:
+		rec.Outcome = models.AttemptFailed
+		if err := a.store.DisableEndpoint(ctx, d.WorkspaceID, ep.ID, "endpoint answered 410 Gone", start); err != nil {
+			return DeliverResult{}, fmt.Errorf("disable endpoint %s: %w", ep.ID, err)
+		}
+		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP 410 Gone: endpoint disabled")
+
+	case sendErr == nil && isFinalStatus(status):
+		rec.Outcome = models.AttemptFailed
+		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP %d", status)
+	}
+
+	// A retryable failure: a network error, a timeout, 408/425/429 or 5xx, or a 3xx
+	// (redirects are not followed).
+	if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, false, start); err != nil {
+		a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
+	}
+	reason := describe(status, sendErr)
+	if attempt >= len(a.schedule) {
+		rec.Outcome = models.AttemptFailed
+		return DeliverResult{}, a.fail(ctx, d, rec, "%s; gave up after %d attempts", reason, attempt)
+	}
+	delay := a.jitter(a.schedule[attempt])
+	if retryAfter > 0 {
+		delay = max(delay, min(retryAfter, a.maxRetryAfter))
+	}
+	if delay <= 0 {
+		// Zero would mean "use the retry policy's interval" to Temporal.
+		delay = time.Millisecond
+	}
+	next := start.Add(delay)
+	rec.Outcome = models.AttemptRetrying
+	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryPending, &next); err != nil {
+		return DeliverResult{}, fmt.Errorf("record attempt of %s: %w", d.ID, err)
+	}
+	return DeliverResult{}, temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("attempt %d: %s; next attempt in %s", attempt, reason, delay.Round(time.Millisecond)),
+		ErrTypeDeliveryRetry,
+		temporal.ApplicationErrorOptions{NextRetryDelay: delay},
+	)
+}
+
+// send makes the signed POST. It returns the status, an excerpt of the answer and
+// the Retry-After the receiver asked for.
+func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte) (int, string, time.Duration, error) {
+	headers, err := signing.Headers(models.ActiveSecrets(ep.Secrets, at), msgID, at, body)
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("sign: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range headers {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hookflow/1")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	defer resp.Body.Close()
+	// Read at most the excerpt: a hostile receiver cannot make us hold more.
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseExcerpt))
+	excerpt := strings.ToValidUTF8(string(raw), string(utf8.RuneError))
+	if readErr != nil && excerpt == "" {
+		excerpt = "(reading the response failed: " + readErr.Error() + ")"
+	}
+	return resp.StatusCode, excerpt, parseRetryAfter(resp.Header.Get("Retry-After"), at), nil
+}
+
+// fail records a final failed attempt and returns the non-retryable error.
+func (a *Activities) fail(ctx context.Context, d *models.Delivery, rec *models.Attempt, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if rec.Error == "" {
+		rec.Error = msg
+	}
+	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryFailed, nil); err != nil {
+		return fmt.Errorf("record attempt of %s: %w", d.ID, err)
+	}
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeDeliveryFinal, nil)
+}
+
+// endWithout ends a delivery that cannot be attempted at all.
+func (a *Activities) endWithout(ctx context.Context, d *models.Delivery, reason string) error {
+	if err := a.store.SetDeliveryStatus(ctx, d.ID, models.DeliveryFailed, reason); err != nil {
+		return fmt.Errorf("mark delivery %s failed: %w", d.ID, err)
+	}
+	return temporal.NewNonRetryableApplicationError(reason, ErrTypeDeliveryFinal, nil)
+}
+
+func final(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeDeliveryFinal, nil)
+}
+
+// isFinalStatus: a 4xx says the request itself is wrong, so repeating it is
+// pointless — except 408 (timeout), 425 (too early) and 429 (slow down).
+func isFinalStatus(code int) bool {
+	if code < 400 || code >= 500 {
+		return false
+	}
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
+func describe(status int, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", status)
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; anything else is ignored.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		// Clamp before multiplying so a silly value cannot overflow.
+		return time.Duration(min(secs, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,147 @@
+// Package api is hookflow's REST API: the Gin router, its handlers, API-key
+// authentication and the one place where errors become HTTP statuses. It talks to
+// storage and to Temporal only through the small interfaces declared here.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/models"
+)
+
+// Store is what the API reads and writes.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateWorkspace(ctx context.Context, w *models.Workspace) error
+	GetWorkspace(ctx context.Context, id string) (*models.Workspace, error)
+	CreateAPIKey(ctx context.Context, k *models.APIKey) error
+	APIKeyByHash(ctx context.Context, hash string) (*models.APIKey, error)
+	ListAPIKeys(ctx context.Context, workspaceID string) ([]models.APIKey, error)
+	RevokeAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error
+
+	CreateEndpoint(ctx context.Context, e *models.Endpoint) error
+	GetEndpoint(ctx context.Context, workspaceID, id string) (*models.Endpoint, error)
+	ListEndpoints(ctx context.Context, workspaceID string, page models.Page) ([]models.Endpoint, string, error)
+	UpdateEndpoint(ctx context.Context, e *models.Endpoint) error
+	DeleteEndpoint(ctx context.Context, workspaceID, id string) error
+
+	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
+	EventByDedupKey(ctx context.Context, workspaceID, dedupKey string) (*models.Event, error)
+	ListEvents(ctx context.Context, workspaceID string, page models.Page) ([]models.Event, string, error)
+
+	GetDelivery(ctx context.Context, workspaceID, id string) (*models.Delivery, error)
+	ListDeliveries(ctx context.Context, workspaceID string, f models.DeliveryFilter, page models.Page) ([]models.Delivery, string, error)
+	DeliveriesForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Delivery, error)
+	SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error
+}
+
+// Engine starts durable work: in production a Temporal client behind workflows.Starter.
+type Engine interface {
+	// StartEvent returns once the event's workflow has started; on a duplicate it
+	// returns the original event's id and true.
+	StartEvent(ctx context.Context, ev models.Event, onlyEndpointID string) (string, bool, error)
+	// RetryDelivery runs a delivery again with the same webhook-id.
+	RetryDelivery(ctx context.Context, d models.Delivery) error
+	// Ping checks the engine is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Config holds the API's knobs.
+type Config struct {
+	// MaxEventBytes limits the body of POST /v1/events (default 256 KiB).
+	MaxEventBytes int64
+	// DevInbox mounts /dev/inbox (only `hookflow dev` sets it).
+	DevInbox bool
+	// Now is injected by tests.
+	Now func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	store  Store
+	engine Engine
+	guard  *netguard.Guard
+	rules  *rules.Env
+	logger *slog.Logger
+	cfg    Config
+	inbox  *inbox
+	router *gin.Engine
+}
+
+// DefaultMaxEventBytes is the default body limit for events.
+const DefaultMaxEventBytes = 256 << 10
+
+// New wires the router. guard validates endpoint URLs at save time; env compiles filters.
+func New(store Store, engine Engine, guard *netguard.Guard, env *rules.Env, logger *slog.Logger, cfg Config) *Server {
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{store: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
+	if cfg.DevInbox {
+		s.inbox = newInbox(500)
+	}
+	s.router = s.routes()
+	return s
+}
+
+// Handler returns the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.router }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.requestLog(), s.recoverJSON())
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, http.StatusNotFound, "not_found", "no route for "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	if s.inbox != nil {
+		r.POST("/dev/inbox/:name", s.inboxRecord)
+		r.GET("/dev/inbox/:name", s.inboxList)
+		r.DELETE("/dev/inbox/:name", s.inboxClear)
+	}
+
+	v1 := r.Group("/v1", s.authenticate())
+	v1.POST("/api-keys", s.createAPIKey)
+	v1.GET("/api-keys", s.listAPIKeys)
+	v1.DELETE("/api-keys/:id", s.revokeAPIKey)
+
+	v1.POST("/endpoints", s.createEndpoint)
+	v1.GET("/endpoints", s.listEndpoints)
+	v1.GET("/endpoints/:id", s.getEndpoint)
+	v1.PATCH("/endpoints/:id", s.patchEndpoint)
+	v1.DELETE("/endpoints/:id", s.deleteEndpoint)
+	v1.GET("/endpoints/:id/secret", s.getEndpointSecret)
+	v1.POST("/endpoints/:id/rotate-secret", s.rotateEndpointSecret)
+	v1.POST("/endpoints/:id/test", s.testEndpoint)
+
+	v1.POST("/events", s.createEvent)
+	v1.GET("/events", s.listEvents)
+	v1.GET("/events/:id", s.getEvent)
+
+	v1.GET("/deliveries", s.listDeliveries)
+	v1.GET("/deliveries/:id", s.getDelivery)
+	v1.POST("/deliveries/:id/retry", s.retryDelivery)
+	return r
+}

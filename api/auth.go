@@ -1,0 +1,195 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/models"
+)
+
+const ctxAPIKey = "hookflow.api_key"
+
+// KeyPrefix starts every generated API key, so a leaked one is easy to spot.
+const KeyPrefix = "hfk_"
+
+// HashKey is how API keys are stored: SHA-256, hex. Keys carry 256 random bits, so a
+// fast hash is enough; nobody can brute-force them through it.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// DisplayPrefix is the part of a key shown in listings to tell keys apart.
+func DisplayPrefix(key string) string {
+	n := len(KeyPrefix) + 8
+	if !strings.HasPrefix(key, KeyPrefix) {
+		n = 6
+	}
+	if len(key) < n {
+		return key
+	}
+	return key[:n]
+}
+
+// GenerateKey returns a new random API key.
+func GenerateKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return KeyPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// NewAPIKey builds the stored form of key for workspaceID.
+func NewAPIKey(workspaceID, name, key string, now time.Time) *models.APIKey {
+	return &models.APIKey{
+		ID:          ids.New(ids.APIKey),
+		WorkspaceID: workspaceID,
+		Name:        name,
+		Prefix:      DisplayPrefix(key),
+		Hash:        HashKey(key),
+		CreatedAt:   now,
+	}
+}
+
+func (s *Server) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.GetHeader("Authorization")
+		scheme, key, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="hookflow"`)
+			writeError(c, http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+			return
+		}
+		hash := HashKey(strings.TrimSpace(key))
+		k, err := s.store.APIKeyByHash(c, hash)
+		if errors.Is(err, models.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1) {
+			c.Header("WWW-Authenticate", `Bearer realm="hookflow", error="invalid_token"`)
+			writeError(c, http.StatusUnauthorized, "unauthorized", "the API key is not valid")
+			return
+		}
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Set(ctxAPIKey, k)
+		c.Next()
+	}
+}
+
+// workspace is the caller's workspace id.
+func workspace(c *gin.Context) string {
+	return c.MustGet(ctxAPIKey).(*models.APIKey).WorkspaceID
+}
+
+type createKeyRequest struct {
+	Name          string `json:"name"`
+	WorkspaceID   string `json:"workspace_id"`
+	WorkspaceName string `json:"workspace_name"`
+}
+
+type createKeyResponse struct {
+	models.APIKey
+	Key string `json:"key"`
+}
+
+// createAPIKey makes a key for the caller's workspace (workspace_id omitted or equal
+// to it) or for a new workspace (workspace_name given). Another existing workspace is
+// out of reach: 404.
+func (s *Server) createAPIKey(c *gin.Context) {
+	var req createKeyRequest
+	if !s.bindJSON(c, &req, 64<<10) {
+		return
+	}
+	if err := models.ValidateText("name", req.Name, 200); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := models.ValidateText("workspace_name", req.WorkspaceName, 200); err != nil {
+		s.fail(c, err)
+		return
+	}
+	now := s.cfg.Now()
+	wsID := workspace(c)
+	switch {
+	case req.WorkspaceName != "" && req.WorkspaceID != "":
+		s.fail(c, models.Invalid("workspace_id", "give workspace_id (existing) or workspace_name (new), not both"))
+		return
+	case req.WorkspaceName != "":
+		ws := &models.Workspace{ID: ids.New(ids.Workspace), Name: req.WorkspaceName, CreatedAt: now}
+		if err := s.store.CreateWorkspace(c, ws); err != nil {
+			s.fail(c, err)
+			return
+		}
+		wsID = ws.ID
+	case req.WorkspaceID != "" && req.WorkspaceID != wsID:
+		s.fail(c, notFound("workspace", req.WorkspaceID))
+		return
+	}
+	key, err := GenerateKey()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	k := NewAPIKey(wsID, req.Name, key, now)
+	if err := s.store.CreateAPIKey(c, k); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.logger.InfoContext(c, "api key created", "key_id", k.ID, "workspace_id", wsID)
+	c.JSON(http.StatusCreated, createKeyResponse{APIKey: *k, Key: key})
+}
+
+func (s *Server) listAPIKeys(c *gin.Context) {
+	keys, err := s.store.ListAPIKeys(c, workspace(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if keys == nil {
+		keys = []models.APIKey{}
+	}
+	c.JSON(http.StatusOK, gin.H{"data": keys})
+}
+
+func (s *Server) revokeAPIKey(c *gin.Context) {
+	if err := s.store.RevokeAPIKey(c, workspace(c), c.Param("id"), s.cfg.Now()); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		rid := c.GetHeader("X-Request-Id")
+		if rid == "" || len(rid) > 128 {
+			rid = ids.New("req")
+		}
+		c.Header("X-Request-Id", rid)
+		c.Next()
+		attrs := []any{
+			slog.String("request_id", rid),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.FullPath()),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if k, ok := c.Get(ctxAPIKey); ok {
+			attrs = append(attrs, slog.String("workspace_id", k.(*models.APIKey).WorkspaceID))
+		}
+		s.logger.InfoContext(c, "http request", attrs...)
+	}
+}

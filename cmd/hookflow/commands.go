@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/workflows"
+)
+
+const helpDev = `Usage: hookflow dev [flags]
+
+Runs the whole platform in one process on 127.0.0.1: Temporal's server (SQLite
+under HOOKFLOW_DATA_DIR) with its Web UI, the app database (SQLite unless
+DATABASE_URL is set), migrations, the REST API, the worker and the dev inbox.
+Ctrl-C stops it; started again on the same data dir it carries on where it stopped.
+
+Flags:
+`
+
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stdout, helpDev); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleDev, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	ts, err := devstack.Start(ctx, devstack.Options{
+		DataDir:          cfg.DataDir,
+		FrontendAddr:     cfg.TemporalAddress,
+		UIAddr:           cfg.TemporalUIAddress,
+		Namespace:        cfg.TemporalNamespace,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           logger.With("component", "temporal-server"),
+	})
+	if err != nil {
+		return fmt.Errorf("start embedded Temporal: %w", err)
+	}
+	defer ts.Stop()
+	cfg.TemporalAddress = ts.FrontendAddr()
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	key, err := devAPIKey(cfg)
+	if err != nil {
+		return err
+	}
+	if err := ensureAPIKey(ctx, st, key); err != nil {
+		return err
+	}
+
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := newWorker(cfg, c, st, logger)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	srv, err := newAPIServer(cfg, st, c, logger, true)
+	if err != nil {
+		return err
+	}
+	shutdown, err := serveHTTP(srv, logger)
+	if err != nil {
+		return err
+	}
+	defer shutdown(cfg.ShutdownGrace)
+
+	base := "http://" + cfg.HTTPAddr
+	fmt.Fprintf(stdout, `
+hookflow dev is running.
+
+  API          %s
+  Temporal UI  %s
+  Temporal     %s (namespace %s)
+  Dev inbox    %s/dev/inbox/{name}
+  Data dir     %s
+  Database     %s
+
+  API key      %s
+
+  export HOOKFLOW_API_KEY=%s
+
+Press Ctrl-C to stop.
+`, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping…")
+	return nil
+}
+
+const helpServer = `Usage: hookflow server [flags]
+
+Runs the REST API against an external Temporal (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)
+and Postgres (DATABASE_URL). Refuses to start on a database that is not migrated.
+
+Flags:
+`
+
+func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stdout, helpServer); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleServer, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	st, err := openMigrated(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := ensureAPIKey(ctx, st, cfg.APIKey); err != nil {
+		return err
+	}
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	srv, err := newAPIServer(cfg, st, c, logger, false)
+	if err != nil {
+		return err
+	}
+	shutdown, err := serveHTTP(srv, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("hookflow server listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalAddress)
+	<-ctx.Done()
+	logger.Info("shutting down: finishing in-flight requests", "grace", cfg.ShutdownGrace)
+	shutdown(cfg.ShutdownGrace)
+	return nil
+}
+
+const helpWorker = `Usage: hookflow worker [flags]
+
+Runs the Temporal worker (workflows and activities) on HOOKFLOW_TASK_QUEUE against an
+external Temporal and Postgres. On SIGTERM it stops polling and lets running
+activities finish within HOOKFLOW_SHUTDOWN_GRACE.
+
+Flags:
+`
+
+func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stdout, helpWorker); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleWorker, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	st, err := openMigrated(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := newWorker(cfg, c, st, logger)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("hookflow worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	<-ctx.Done()
+	logger.Info("shutting down: waiting for running activities", "grace", cfg.ShutdownGrace)
+	w.Stop()
+	return nil
+}
+
+const helpMigrate = `Usage: hookflow migrate [flags]
+
+Applies the pending versioned migrations to DATABASE_URL (Postgres, or SQLite as
+sqlite:/path/file.db). Safe to run from several processes at once.
+
+Flags:
+`
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stdout, helpMigrate); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleServer, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	}
+	for _, v := range applied {
+		fmt.Fprintf(stdout, "applied migration %04d\n", v)
+	}
+	return nil
+}
+
+// redactDSN hides a password in a database URL before it is printed.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	creds, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return dsn
+	}
+	user, _, hasPass := strings.Cut(creds, ":")
+	if !hasPass {
+		return dsn
+	}
+	return scheme + "://" + user + ":***@" + host
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while `dev` writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDev runs `hookflow dev` in-process on free ports and waits until the API answers.
+func startDev(t *testing.T, env map[string]string) (stop func(), out *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"dev"}, out, io.Discard, envMap(env)) }()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get("http://" + env["HOOKFLOW_HTTP_ADDR"] + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("hookflow dev exited %d before it was ready: %s", code, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("hookflow dev not ready after 90s: %s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("hookflow dev exited %d", code)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("hookflow dev did not stop within 60s")
+		}
+	}, out
+}
+
+// TestDevWalkthrough follows the README: `hookflow dev` prints a key, an endpoint on
+// the dev inbox receives a signed delivery, the Web UI answers, and after a restart on
+// the same data dir the event is still there.
+func TestDevWalkthrough(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"HOOKFLOW_DATA_DIR":   filepath.Join(dir, "data"),
+		"HOOKFLOW_HTTP_ADDR":  testenv.FreeAddr(t),
+		"TEMPORAL_ADDRESS":    testenv.FreeAddr(t),
+		"TEMPORAL_UI_ADDRESS": testenv.FreeAddr(t),
+		"HOOKFLOW_LOG_LEVEL":  "error",
+	}
+	stop, out := startDev(t, env)
+	keyBytes, err := os.ReadFile(filepath.Join(env["HOOKFLOW_DATA_DIR"], "api_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(string(keyBytes))
+	for _, want := range []string{key, "http://" + env["HOOKFLOW_HTTP_ADDR"], env["TEMPORAL_UI_ADDRESS"], "/dev/inbox/"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dev banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	base := "http://" + env["HOOKFLOW_HTTP_ADDR"]
+	call := func(method, path, body string, want int, out any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, raw, want)
+		}
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var ep struct{ ID, Secret string }
+	call("POST", "/v1/endpoints", `{"url":"`+base+`/dev/inbox/crm","event_types":["review.created"],"description":"CRM"}`, 201, &ep)
+	var ev struct {
+		ID        string
+		Duplicate bool
+	}
+	call("POST", "/v1/events", `{"type":"review.created","id":"review-1001","data":{"customer":{"name":"Ann"},"rating":5}}`, 202, &ev)
+
+	var inbox struct {
+		Requests []struct {
+			Method  string
+			Headers map[string]string
+			Body    string
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(inbox.Requests) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		call("GET", "/dev/inbox/crm", "", 200, &inbox)
+	}
+	if len(inbox.Requests) != 1 {
+		t.Fatalf("inbox has %d requests, want 1", len(inbox.Requests))
+	}
+	got := inbox.Requests[0]
+	h := http.Header{}
+	for k, v := range got.Headers {
+		h.Set(k, v)
+	}
+	if err := signing.Verify(ep.Secret, h, []byte(got.Body), time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("inbox delivery does not verify: %v (headers %v)", err, got.Headers)
+	}
+	if resp, err := http.Get("http://" + env["TEMPORAL_UI_ADDRESS"] + "/"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("Web UI: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	stop()
+
+	// Same data dir: the event, its delivery and the key survive.
+	stop, _ = startDev(t, env)
+	defer stop()
+	var detail struct {
+		ID         string
+		Deliveries []struct{ Status string }
+	}
+	call("GET", "/v1/events/"+ev.ID, "", 200, &detail)
+	if len(detail.Deliveries) != 1 || detail.Deliveries[0].Status != "succeeded" {
+		t.Errorf("after restart: %+v", detail)
+	}
+	var dup struct {
+		ID        string
+		Duplicate bool
+	}
+	call("POST", "/v1/events", `{"type":"review.created","id":"review-1001","data":{}}`, 202, &dup)
+	if !dup.Duplicate || dup.ID != ev.ID {
+		t.Errorf("re-sent after restart: %+v, want duplicate of %s", dup, ev.ID)
+	}
+}

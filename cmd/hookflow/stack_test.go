@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/internal/testenv"
+	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
+)
+
+// temporalAddr is the embedded Temporal server shared by this package's tests (one
+// server per package; every test gets its own task queue and database).
+var temporalAddr string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "hookflow-temporal-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ts, err := devstack.Start(context.Background(), devstack.Options{
+		DataDir:          dir,
+		FrontendAddr:     "127.0.0.1:0",
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start embedded Temporal:", err)
+		return 1
+	}
+	defer ts.Stop()
+	temporalAddr = ts.FrontendAddr()
+	return m.Run()
+}
+
+// stack is one test's hookflow: API, worker and store on a fresh Postgres database,
+// its own task queue on the shared Temporal server.
+type stack struct {
+	t       *testing.T
+	cfg     *config.Config
+	store   *store.Store
+	client  client.Client
+	api     *httptest.Server
+	key     string
+	logger  *slog.Logger
+	mu      sync.Mutex
+	worker  worker.Worker
+	running bool
+}
+
+type stackOption func(*config.Config)
+
+func withSchedule(s string) stackOption {
+	return func(c *config.Config) {
+		var err error
+		if c.RetrySchedule, err = config.ParseSchedule(s); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func newStack(t *testing.T, opts ...stackOption) *stack {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testenv.NewPostgres(t)
+	key := "hfk_test_" + ids.New("k")
+	cfg, err := config.Load(config.RoleServer, func(k string) string {
+		return map[string]string{
+			"DATABASE_URL":            dsn,
+			"TEMPORAL_ADDRESS":        temporalAddr,
+			"HOOKFLOW_TASK_QUEUE":     "test-" + ids.New("tq"),
+			"HOOKFLOW_RETRY_SCHEDULE": "0s,200ms,400ms",
+			"HOOKFLOW_ALLOWED_CIDRS":  "127.0.0.0/8",
+			"HOOKFLOW_API_KEY":        key,
+			"HOOKFLOW_SHUTDOWN_GRACE": "5s",
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureAPIKey(ctx, st, key); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	srv, err := newAPIServer(cfg, st, c, logger, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(hs.Close)
+	s := &stack{t: t, cfg: cfg, store: st, client: c, api: hs, key: key, logger: logger}
+	s.startWorker()
+	t.Cleanup(s.stopWorker)
+	return s
+}
+
+func (s *stack) startWorker() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return
+	}
+	w, err := newWorker(s.cfg, s.client, s.store, s.logger)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker, s.running = w, true
+}
+
+func (s *stack) stopWorker() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		s.worker.Stop()
+		s.running = false
+	}
+}
+
+// do sends a request to the API with the stack's key and decodes the JSON answer.
+func (s *stack) do(method, path string, body any, out any) int {
+	s.t.Helper()
+	return s.doKey(s.key, method, path, body, out)
+}
+
+func (s *stack) doKey(key, method, path string, body any, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, s.api.URL+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type endpointCreated struct {
+	models.Endpoint
+	Secret string `json:"secret"`
+}
+
+func (s *stack) createEndpoint(url string, types ...string) endpointCreated {
+	s.t.Helper()
+	if len(types) == 0 {
+		types = []string{"*"}
+	}
+	var ep endpointCreated
+	if code := s.do("POST", "/v1/endpoints", map[string]any{"url": url, "event_types": types}, &ep); code != http.StatusCreated {
+		s.t.Fatalf("create endpoint: status %d", code)
+	}
+	return ep
+}
+
+type accepted struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func (s *stack) sendEvent(body map[string]any) accepted {
+	s.t.Helper()
+	var a accepted
+	if code := s.do("POST", "/v1/events", body, &a); code != http.StatusAccepted {
+		s.t.Fatalf("post event: status %d", code)
+	}
+	return a
+}
+
+type eventDetail struct {
+	models.Event
+	Deliveries []models.Delivery `json:"deliveries"`
+}
+
+// waitDeliveries polls the event until it has n deliveries that are all finished.
+func (s *stack) waitDeliveries(eventID string, n int, timeout time.Duration) []models.Delivery {
+	s.t.Helper()
+	var ev eventDetail
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ev = eventDetail{}
+		if s.do("GET", "/v1/events/"+eventID, nil, &ev) == http.StatusOK && len(ev.Deliveries) == n {
+			done := true
+			for _, d := range ev.Deliveries {
+				done = done && d.Status != models.DeliveryPending
+			}
+			if done {
+				return ev.Deliveries
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("event %s: deliveries %+v not finished after %s (want %d)", eventID, ev.Deliveries, timeout, n)
+	return nil
+}
+
+func (s *stack) delivery(id string) models.Delivery {
+	s.t.Helper()
+	var d models.Delivery
+	if code := s.do("GET", "/v1/deliveries/"+id, nil, &d); code != http.StatusOK {
+		s.t.Fatalf("get delivery %s: status %d", id, code)
+	}
+	return d
+}
+
+// receiver is a real HTTP server on loopback that records what it gets and answers
+// with the next code of its script (the last one repeats).
+type receiver struct {
+	*httptest.Server
+	mu    sync.Mutex
+	codes []int
+	got   []received
+	hold  chan struct{}
+}
+
+type received struct {
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+func newReceiver(t *testing.T, codes ...int) *receiver {
+	r := &receiver{codes: codes}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got = append(r.got, received{Header: req.Header.Clone(), Body: body, At: time.Now()})
+		i := len(r.got) - 1
+		code := http.StatusOK
+		if len(r.codes) > 0 {
+			code = r.codes[min(i, len(r.codes)-1)]
+		}
+		r.mu.Unlock()
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"answer":%d}`, code)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) setCodes(codes ...int) {
+	r.mu.Lock()
+	r.codes = codes
+	r.mu.Unlock()
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+// allowLoopback is for tests that deliver to httptest servers.
+var allowLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+var _ = api.HashKey

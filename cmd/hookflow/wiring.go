@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
+)
+
+// errHelp means --help was asked for and printed.
+var errHelp = errors.New("help")
+
+// parseFlags parses a subcommand's flags, printing its help on --help.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, help)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return errHelp
+		}
+		fmt.Fprintf(stdout, "%v\n\n%s", err, help)
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stdout, "unexpected arguments: %s\n\n%s", strings.Join(fs.Args(), " "), help)
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// dialTemporal connects to the frontend, retrying briefly: in docker-compose and
+// Kubernetes hookflow often starts before Temporal answers.
+func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+	var last error
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := client.DialContext(ctx, client.Options{
+			HostPort:  cfg.TemporalAddress,
+			Namespace: cfg.TemporalNamespace,
+			Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		})
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, last)
+		}
+		logger.Warn("Temporal not reachable yet; retrying", "address", cfg.TemporalAddress, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// ensureAPIKey makes key a key of the default workspace (idempotent).
+func ensureAPIKey(ctx context.Context, st *store.Store, key string) error {
+	if key == "" {
+		return nil
+	}
+	k := api.NewAPIKey(models.DefaultWorkspaceID, "HOOKFLOW_API_KEY", key, time.Now().UTC())
+	if err := st.EnsureAPIKey(ctx, k); err != nil {
+		return fmt.Errorf("register HOOKFLOW_API_KEY: %w", err)
+	}
+	return nil
+}
+
+// devAPIKey returns HOOKFLOW_API_KEY or the key kept in the data dir, making one on
+// the first run, so the key printed yesterday still works today.
+func devAPIKey(cfg *config.Config) (string, error) {
+	if cfg.APIKey != "" {
+		return cfg.APIKey, nil
+	}
+	path := filepath.Join(cfg.DataDir, "api_key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key, err := api.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save dev API key: %w", err)
+	}
+	return key, nil
+}
+
+func newGuard(cfg *config.Config) *netguard.Guard {
+	return netguard.New(cfg.AllowedCIDRs, cfg.HTTPSOnly)
+}
+
+// newWorker builds the Temporal worker with every workflow and activity registered.
+func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slog.Logger) (worker.Worker, error) {
+	env, err := rules.NewEnv()
+	if err != nil {
+		return nil, err
+	}
+	acts := activities.New(st, newGuard(cfg).Client(activities.DefaultHTTPTimeout), env, logger, activities.Config{
+		Schedule: cfg.RetrySchedule,
+	})
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		WorkerStopTimeout: cfg.ShutdownGrace,
+	})
+	workflows.Register(w, acts)
+	return w, nil
+}
+
+// newAPIServer builds the HTTP server of the REST API.
+func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *slog.Logger, devInbox bool) (*http.Server, error) {
+	env, err := rules.NewEnv()
+	if err != nil {
+		return nil, err
+	}
+	srv := api.New(st, workflows.NewStarter(c, cfg.TaskQueue), newGuard(cfg), env, logger, api.Config{
+		MaxEventBytes: cfg.MaxEventBytes,
+		DevInbox:      devInbox,
+	})
+	return &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}, nil
+}
+
+// serveHTTP listens first (so a taken port fails start-up, not later) and serves in
+// the background; the returned func shuts it down gracefully.
+func serveHTTP(srv *http.Server, logger *slog.Logger) (func(time.Duration), error) {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server stopped", "error", err)
+		}
+	}()
+	return func(grace time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			logger.Warn("http shutdown", "error", err)
+		}
+	}, nil
+}
+
+func openMigrated(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckMigrated(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}

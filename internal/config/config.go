@@ -1,0 +1,127 @@
+// Package config reads hookflow's settings from environment variables, each with a
+// default that suits its role (`dev` runs on a laptop, `server` and `worker` in
+// production). The README's config table lists every variable read here.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookflow/hookflow/internal/netguard"
+)
+
+// Role selects the defaults.
+type Role string
+
+// Roles of the one binary.
+const (
+	RoleDev    Role = "dev"
+	RoleServer Role = "server"
+	RoleWorker Role = "worker"
+)
+
+// Config is every setting hookflow reads.
+type Config struct {
+	Role              Role
+	HTTPAddr          string
+	DatabaseURL       string
+	DataDir           string
+	TemporalAddress   string
+	TemporalNamespace string
+	TemporalUIAddress string
+	TaskQueue         string
+	APIKey            string
+	RetrySchedule     []time.Duration
+	AllowedCIDRs      []netip.Prefix
+	HTTPSOnly         bool
+	MaxEventBytes     int64
+	LogLevel          string
+	LogFormat         string
+	ShutdownGrace     time.Duration
+}
+
+// Load reads the environment through getenv (os.Getenv in main; a map in tests).
+func Load(role Role, getenv func(string) string) (*Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{
+		Role:              role,
+		HTTPAddr:          get("HOOKFLOW_HTTP_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:       get("DATABASE_URL", ""),
+		DataDir:           get("HOOKFLOW_DATA_DIR", ".hookflow"),
+		TemporalAddress:   get("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE", "default"),
+		TemporalUIAddress: get("TEMPORAL_UI_ADDRESS", "127.0.0.1:8233"),
+		TaskQueue:         get("HOOKFLOW_TASK_QUEUE", "hookflow"),
+		APIKey:            get("HOOKFLOW_API_KEY", ""),
+		LogLevel:          get("HOOKFLOW_LOG_LEVEL", "info"),
+		LogFormat:         get("HOOKFLOW_LOG_FORMAT", map[Role]string{RoleDev: "text"}[role]),
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	var err error
+	if c.RetrySchedule, err = ParseSchedule(get("HOOKFLOW_RETRY_SCHEDULE", "")); err != nil {
+		return nil, fmt.Errorf("HOOKFLOW_RETRY_SCHEDULE: %w", err)
+	}
+	defCIDRs := ""
+	if role == RoleDev {
+		// The dev inbox and local test receivers live on loopback.
+		defCIDRs = "127.0.0.0/8,::1/128"
+	}
+	if c.AllowedCIDRs, err = netguard.ParseCIDRs(get("HOOKFLOW_ALLOWED_CIDRS", defCIDRs)); err != nil {
+		return nil, fmt.Errorf("HOOKFLOW_ALLOWED_CIDRS: %w", err)
+	}
+	if c.HTTPSOnly, err = strconv.ParseBool(get("HOOKFLOW_HTTPS_ONLY", "false")); err != nil {
+		return nil, fmt.Errorf("HOOKFLOW_HTTPS_ONLY: %w", err)
+	}
+	if c.MaxEventBytes, err = strconv.ParseInt(get("HOOKFLOW_MAX_EVENT_BYTES", "262144"), 10, 64); err != nil || c.MaxEventBytes <= 0 {
+		return nil, fmt.Errorf("HOOKFLOW_MAX_EVENT_BYTES: want a positive number of bytes")
+	}
+	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
+		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
+	}
+	if c.DatabaseURL == "" {
+		if role != RoleDev {
+			return nil, fmt.Errorf("DATABASE_URL is required for %s (e.g. postgres://user:pass@host:5432/hookflow)", role)
+		}
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "hookflow.db")
+	}
+	return c, nil
+}
+
+// ParseSchedule reads a comma-separated list of Go durations ("0s,5s,5m"); empty
+// means the default schedule (nil).
+func ParseSchedule(s string) ([]time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", p, err)
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("%q: delays cannot be negative", p)
+		}
+		out = append(out, d)
+	}
+	if len(out) > 50 {
+		return nil, fmt.Errorf("at most 50 attempts")
+	}
+	return out, nil
+}
+
+// Getenv is os.Getenv, named for wiring.
+func Getenv(k string) string { return os.Getenv(k) }

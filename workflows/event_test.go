@@ -1,0 +1,311 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/models"
+)
+
+// memStore is an in-memory activities.Store: enough for the workflow's unit tests,
+// which are about orchestration and the retry schedule, not persistence.
+type memStore struct {
+	mu         sync.Mutex
+	events     map[string]*models.Event
+	endpoints  map[string]*models.Endpoint
+	deliveries map[string]*models.Delivery
+	attempts   map[string][]models.Attempt
+}
+
+func newMemStore(eps ...models.Endpoint) *memStore {
+	s := &memStore{events: map[string]*models.Event{}, endpoints: map[string]*models.Endpoint{},
+		deliveries: map[string]*models.Delivery{}, attempts: map[string][]models.Attempt{}}
+	for i := range eps {
+		s.endpoints[eps[i].ID] = &eps[i]
+	}
+	return s
+}
+
+func (s *memStore) InsertEvent(_ context.Context, e *models.Event) (*models.Event, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, old := range s.events {
+		if old.WorkspaceID == e.WorkspaceID && old.DedupKey == e.DedupKey {
+			return old, false, nil
+		}
+	}
+	cp := *e
+	s.events[e.ID] = &cp
+	return &cp, true, nil
+}
+
+func (s *memStore) GetEvent(_ context.Context, ws, id string) (*models.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.events[id]; ok && e.WorkspaceID == ws {
+		cp := *e
+		return &cp, nil
+	}
+	return nil, models.ErrNotFound
+}
+
+func (s *memStore) GetEndpoint(_ context.Context, ws, id string) (*models.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.endpoints[id]; ok && e.WorkspaceID == ws {
+		cp := *e
+		return &cp, nil
+	}
+	return nil, models.ErrNotFound
+}
+
+func (s *memStore) EndpointsForEvent(_ context.Context, ws, t string) ([]models.Endpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []models.Endpoint
+	for _, e := range s.endpoints {
+		if e.WorkspaceID == ws && e.Enabled && e.Subscribes(t) {
+			out = append(out, *e)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) DisableEndpoint(_ context.Context, ws, id, reason string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.endpoints[id]
+	e.Enabled, e.DisabledReason = false, reason
+	return nil
+}
+
+func (s *memStore) SetEndpointHealth(context.Context, string, string, bool, time.Time) (*time.Time, error) {
+	return nil, nil
+}
+
+func (s *memStore) EnsureDeliveries(_ context.Context, ds []models.Delivery) ([]models.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]models.Delivery, 0, len(ds))
+	for _, d := range ds {
+		found := false
+		for _, old := range s.deliveries {
+			if old.EventID == d.EventID && old.EndpointID == d.EndpointID {
+				out, found = append(out, *old), true
+			}
+		}
+		if !found {
+			cp := d
+			s.deliveries[d.ID] = &cp
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) GetDeliveryByID(_ context.Context, id string) (*models.Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.deliveries[id]; ok {
+		cp := *d
+		return &cp, nil
+	}
+	return nil, models.ErrNotFound
+}
+
+func (s *memStore) RecordAttempt(_ context.Context, id string, a *models.Attempt, st models.DeliveryStatus, next *time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.Number = len(s.attempts[id]) + 1
+	s.attempts[id] = append(s.attempts[id], *a)
+	d := s.deliveries[id]
+	d.Status, d.AttemptCount, d.NextAttemptAt = st, a.Number, next
+	return nil
+}
+
+func (s *memStore) SetDeliveryStatus(_ context.Context, id string, st models.DeliveryStatus, msg string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deliveries[id].Status, s.deliveries[id].LastError = st, msg
+	return nil
+}
+
+func testEvent() models.Event {
+	return models.Event{ID: "evt_1", WorkspaceID: "ws_1", Type: "order.placed", DedupKey: "evt:evt_1",
+		Data: json.RawMessage(`{"total":10}`), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func testEndpoint(url string) models.Endpoint {
+	return models.Endpoint{ID: "ep_1", WorkspaceID: "ws_1", URL: url, EventTypes: []string{"*"}, Enabled: true,
+		Secrets: []models.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+}
+
+func newActivities(t *testing.T, st activities.Store, schedule []time.Duration) *activities.Activities {
+	t.Helper()
+	env, err := rules.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
+	return activities.New(st, guard.Client(5*time.Second), env, nil, activities.Config{
+		Schedule: schedule,
+		Jitter:   func(d time.Duration) time.Duration { return d }, // exact, so the test can add it up
+	})
+}
+
+// TestEventWorkflowFullDefaultSchedule runs a delivery to a receiver that always
+// fails through the whole default schedule — 8 attempts over more than a day —
+// with the test suite skipping time.
+func TestEventWorkflowFullDefaultSchedule(t *testing.T) {
+	var hits atomic.Int32
+	var ids sync.Map
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		ids.Store(r.Header.Get("webhook-id"), true)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer rcv.Close()
+
+	st := newMemStore(testEndpoint(rcv.URL))
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	Register(env, newActivities(t, st, activities.DefaultSchedule()))
+	start := env.Now()
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	err := env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("workflow succeeded, want it to fail after the schedule is exhausted")
+	}
+	if got, want := hits.Load(), int32(len(activities.DefaultSchedule())); got != want {
+		t.Errorf("receiver got %d attempts, want %d", got, want)
+	}
+	var want time.Duration
+	for _, d := range activities.DefaultSchedule() {
+		want += d
+	}
+	// Each attempt itself takes a few milliseconds of real time on top.
+	if got := env.Now().Sub(start); got < want || got > want+time.Minute {
+		t.Errorf("schedule took %s of workflow time, want %s", got, want)
+	}
+	n := 0
+	ids.Range(func(k, _ any) bool { n++; return k == "evt_1" })
+	if n != 1 {
+		t.Errorf("saw %d distinct webhook-ids, want 1 (evt_1)", n)
+	}
+	for _, d := range st.deliveries {
+		if d.Status != models.DeliveryFailed || d.AttemptCount != 8 {
+			t.Errorf("delivery status %s after %d attempts, want failed after 8", d.Status, d.AttemptCount)
+		}
+		atts := st.attempts[d.ID]
+		for i, a := range atts {
+			wantOutcome := models.AttemptRetrying
+			if i == len(atts)-1 {
+				wantOutcome = models.AttemptFailed
+			}
+			if a.Outcome != wantOutcome || a.StatusCode != 503 {
+				t.Errorf("attempt %d: outcome %s status %d, want %s 503", a.Number, a.Outcome, a.StatusCode, wantOutcome)
+			}
+		}
+	}
+}
+
+// TestEventWorkflowOutcomes checks how the workflow ends for the receiver's answers.
+func TestEventWorkflowOutcomes(t *testing.T) {
+	tests := []struct {
+		name         string
+		codes        []int // answers in order; the last repeats
+		wantErr      bool
+		wantAttempts int
+		wantStatus   models.DeliveryStatus
+		wantDisabled bool
+	}{
+		{"success first time", []int{200}, false, 1, models.DeliverySucceeded, false},
+		{"fails twice then succeeds", []int{500, 502, 204}, false, 3, models.DeliverySucceeded, false},
+		{"400 is final", []int{400}, true, 1, models.DeliveryFailed, false},
+		{"429 is retried", []int{429, 200}, false, 2, models.DeliverySucceeded, false},
+		{"410 disables", []int{410}, true, 1, models.DeliveryFailed, true},
+		{"3xx is not followed and is retried", []int{302, 200}, false, 2, models.DeliverySucceeded, false},
+		{"schedule exhausted", []int{500}, true, 3, models.DeliveryFailed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int32
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				i := int(n.Add(1)) - 1
+				code := tt.codes[min(i, len(tt.codes)-1)]
+				if code == 302 {
+					w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
+				}
+				w.WriteHeader(code)
+			}))
+			defer rcv.Close()
+			st := newMemStore(testEndpoint(rcv.URL))
+			var ts testsuite.WorkflowTestSuite
+			env := ts.NewTestWorkflowEnvironment()
+			Register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}))
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+			if err := env.GetWorkflowError(); (err != nil) != tt.wantErr {
+				t.Fatalf("workflow error = %v, want error %v", err, tt.wantErr)
+			}
+			if len(st.deliveries) != 1 {
+				t.Fatalf("%d deliveries, want 1", len(st.deliveries))
+			}
+			for _, d := range st.deliveries {
+				if d.Status != tt.wantStatus || d.AttemptCount != tt.wantAttempts {
+					t.Errorf("delivery %s after %d attempts, want %s after %d", d.Status, d.AttemptCount, tt.wantStatus, tt.wantAttempts)
+				}
+			}
+			if got := int(n.Load()); got != tt.wantAttempts {
+				t.Errorf("receiver saw %d requests, want %d", got, tt.wantAttempts)
+			}
+			if disabled := !st.endpoints["ep_1"].Enabled; disabled != tt.wantDisabled {
+				t.Errorf("endpoint disabled = %v, want %v", disabled, tt.wantDisabled)
+			}
+		})
+	}
+}
+
+func TestEventWorkflowNoEndpoints(t *testing.T) {
+	st := newMemStore()
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	Register(env, newActivities(t, st, nil))
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+	var res EventWorkflowResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deliveries) != 0 || len(st.events) != 1 {
+		t.Errorf("got %d deliveries and %d events stored, want 0 and 1", len(res.Deliveries), len(st.events))
+	}
+}
+
+func TestEventWorkflowIDIsStable(t *testing.T) {
+	a, b := EventWorkflowID("ws_1", "id:order-1"), EventWorkflowID("ws_1", "id:order-1")
+	if a != b {
+		t.Errorf("IDs differ: %s vs %s", a, b)
+	}
+	if EventWorkflowID("ws_1", "id:x") == EventWorkflowID("ws_2", "id:x") {
+		t.Error("different workspaces share an ID")
+	}
+	long := EventWorkflowID("ws_1", string(make([]byte, 500)))
+	if len(long) > 200 {
+		t.Errorf("long key gives a %d-byte ID", len(long))
+	}
+}

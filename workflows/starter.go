@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+// memoEventID is the memo key that carries hookflow's event id on an EventWorkflow,
+// so a duplicate start can answer with the original id.
+const memoEventID = "event_id"
+
+// Starter starts hookflow's workflows. The API holds it behind a small interface.
+type Starter struct {
+	client    client.Client
+	taskQueue string
+}
+
+// NewStarter returns a Starter that puts work on taskQueue.
+func NewStarter(c client.Client, taskQueue string) *Starter {
+	if taskQueue == "" {
+		taskQueue = DefaultTaskQueue
+	}
+	return &Starter{client: c, taskQueue: taskQueue}
+}
+
+// StartEvent starts the event's workflow and returns once Temporal has it: from then
+// on the event is durable. If a workflow for the same dedup key exists, it returns the
+// original event's id and duplicate=true and starts nothing.
+func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointID string) (string, bool, error) {
+	sa := []temporal.SearchAttributeUpdate{
+		SAWorkspace.ValueSet(ev.WorkspaceID),
+		SAEventType.ValueSet(ev.Type),
+	}
+	if ev.SourceID != "" {
+		sa = append(sa, SASource.ValueSet(ev.SourceID))
+	}
+	if onlyEndpointID != "" {
+		sa = append(sa, SAEndpoint.ValueSet(onlyEndpointID))
+	}
+	id := EventWorkflowID(ev.WorkspaceID, ev.DedupKey)
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
+		Memo:                                     map[string]any{memoEventID: ev.ID},
+	}, EventWorkflow, EventWorkflowInput{Event: ev, OnlyEndpointID: onlyEndpointID})
+	if err == nil {
+		return ev.ID, false, nil
+	}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if !errors.As(err, &started) {
+		return "", false, fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+	}
+	orig, err := s.originalEventID(ctx, id)
+	if err != nil {
+		return "", false, err
+	}
+	return orig, true, nil
+}
+
+func (s *Starter) originalEventID(ctx context.Context, workflowID string) (string, error) {
+	desc, err := s.client.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return "", fmt.Errorf("describe workflow %s: %w: %w", workflowID, models.ErrUnavailable, err)
+	}
+	field := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoEventID]
+	var id string
+	if field == nil {
+		return "", fmt.Errorf("workflow %s has no %s memo", workflowID, memoEventID)
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(field, &id); err != nil {
+		return "", fmt.Errorf("decode memo of %s: %w", workflowID, err)
+	}
+	return id, nil
+}
+
+// RetryDelivery starts a manual retry of d (same webhook-id). It returns
+// models.ErrConflict when a retry of the same delivery is already running.
+func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
+	id := DeliveryRetryWorkflowID(d.ID, d.AttemptCount)
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SAWorkspace.ValueSet(d.WorkspaceID),
+			SAEventType.ValueSet(d.EventType),
+			SAEndpoint.ValueSet(d.EndpointID),
+		),
+	}, DeliveryRetryWorkflow, DeliveryRetryInput{DeliveryID: d.ID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return fmt.Errorf("a retry of %s is already running: %w", d.ID, models.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("start retry of %s: %w: %w", d.ID, models.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Ping checks that Temporal answers.
+func (s *Starter) Ping(ctx context.Context) error {
+	if _, err := s.client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	return nil
+}
