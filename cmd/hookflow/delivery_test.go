@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
@@ -231,7 +231,7 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	query := `HookflowEventType="invoice.paid" AND HookflowWorkspace="` + models.DefaultWorkspaceID + `"`
 	for {
-		resp, err := s.client.ListWorkflow(context.Background(), &client.ListWorkflowRequest{Query: query})
+		resp, err := s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
 		if err == nil {
 			found := false
 			for _, e := range resp.Executions {

@@ -1,0 +1,29 @@
+// Package ids makes hookflow's resource IDs: a type prefix and a ULID, so IDs say
+// what they name (evt_…, ep_…) and sort by creation time, which keyset pagination
+// relies on.
+package ids
+
+import (
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Prefixes of hookflow's resource IDs.
+const (
+	Event      = "evt"
+	Endpoint   = "ep"
+	Automation = "auto"
+	Run        = "run"
+	Delivery   = "del"
+	Source     = "src"
+	Workspace  = "ws"
+	APIKey     = "key"
+	Attempt    = "att"
+)
+
+// New returns prefix + "_" + a lower-case ULID. ulid.Make is safe for concurrent use
+// and monotonic within a millisecond, so IDs made in order sort in order.
+func New(prefix string) string {
+	return prefix + "_" + strings.ToLower(ulid.Make().String())
+}

@@ -1,0 +1,444 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/models"
+)
+
+// CreateWorkspace inserts w.
+func (s *Store) CreateWorkspace(ctx context.Context, w *models.Workspace) error {
+	r := workspaceRow{ID: w.ID, Name: w.Name, CreatedAt: ts(w.CreatedAt)}
+	return translate(s.db.WithContext(ctx).Create(&r).Error, "create workspace")
+}
+
+// GetWorkspace returns the workspace with id.
+func (s *Store) GetWorkspace(ctx context.Context, id string) (*models.Workspace, error) {
+	var r workspaceRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, translate(err, "workspace "+id)
+	}
+	w := toWorkspace(r)
+	return &w, nil
+}
+
+// CreateAPIKey inserts k.
+func (s *Store) CreateAPIKey(ctx context.Context, k *models.APIKey) error {
+	r := apiKeyRow{ID: k.ID, WorkspaceID: k.WorkspaceID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash, CreatedAt: ts(k.CreatedAt)}
+	return translate(s.db.WithContext(ctx).Create(&r).Error, "create api key")
+}
+
+// EnsureAPIKey inserts k unless a key with the same hash exists (HOOKFLOW_API_KEY at
+// every start-up). A revoked key stays revoked.
+func (s *Store) EnsureAPIKey(ctx context.Context, k *models.APIKey) error {
+	r := apiKeyRow{ID: k.ID, WorkspaceID: k.WorkspaceID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash, CreatedAt: ts(k.CreatedAt)}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&r).Error
+	return translate(err, "ensure api key")
+}
+
+// APIKeyByHash returns the non-revoked key with hash.
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (*models.APIKey, error) {
+	var r apiKeyRow
+	if err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hash).Take(&r).Error; err != nil {
+		return nil, translate(err, "api key")
+	}
+	k := toAPIKey(r)
+	return &k, nil
+}
+
+// ListAPIKeys lists a workspace's keys, revoked ones included, oldest first.
+func (s *Store) ListAPIKeys(ctx context.Context, workspaceID string) ([]models.APIKey, error) {
+	var rows []apiKeyRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err, "list api keys")
+	}
+	out := make([]models.APIKey, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, toAPIKey(r))
+	}
+	return out, nil
+}
+
+// RevokeAPIKey marks a key revoked; it stops authenticating at once.
+func (s *Store) RevokeAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error {
+	res := s.db.WithContext(ctx).Model(&apiKeyRow{}).
+		Where("workspace_id = ? AND id = ? AND revoked_at IS NULL", workspaceID, id).
+		Update("revoked_at", ts(at))
+	if res.Error != nil {
+		return translate(res.Error, "revoke api key")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("api key %s: %w", id, models.ErrNotFound)
+	}
+	return nil
+}
+
+// CreateEndpoint inserts e.
+func (s *Store) CreateEndpoint(ctx context.Context, e *models.Endpoint) error {
+	r, err := fromEndpoint(e)
+	if err != nil {
+		return err
+	}
+	return translate(s.db.WithContext(ctx).Create(&r).Error, "create endpoint")
+}
+
+// GetEndpoint returns the workspace's endpoint id.
+func (s *Store) GetEndpoint(ctx context.Context, workspaceID, id string) (*models.Endpoint, error) {
+	var r endpointRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "endpoint "+id)
+	}
+	e, err := toEndpoint(r)
+	return &e, err
+}
+
+// ListEndpoints pages through a workspace's endpoints by id, oldest first.
+func (s *Store) ListEndpoints(ctx context.Context, workspaceID string, page models.Page) ([]models.Endpoint, string, error) {
+	page = page.Normalize()
+	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
+	if page.Cursor != "" {
+		q = q.Where("id > ?", page.Cursor)
+	}
+	var rows []endpointRow
+	if err := q.Order("id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", translate(err, "list endpoints")
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]models.Endpoint, 0, len(rows))
+	for _, r := range rows {
+		e, err := toEndpoint(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, e)
+	}
+	return out, next, nil
+}
+
+// UpdateEndpoint writes e's mutable fields.
+func (s *Store) UpdateEndpoint(ctx context.Context, e *models.Endpoint) error {
+	r, err := fromEndpoint(e)
+	if err != nil {
+		return err
+	}
+	res := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", e.WorkspaceID, e.ID).
+		Select("url", "description", "event_types", "filter", "enabled", "disabled_reason", "secrets", "failing_since", "updated_at").
+		Updates(&r)
+	if res.Error != nil {
+		return translate(res.Error, "update endpoint")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("endpoint %s: %w", e.ID, models.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteEndpoint removes an endpoint; its past deliveries stay for the record.
+func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) error {
+	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&endpointRow{})
+	if res.Error != nil {
+		return translate(res.Error, "delete endpoint")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("endpoint %s: %w", id, models.ErrNotFound)
+	}
+	return nil
+}
+
+// EndpointsForEvent returns the workspace's enabled endpoints subscribed to eventType.
+// Subscriptions are matched in Go: a workspace has tens of endpoints, not millions,
+// and it keeps the SQL the same on both databases.
+func (s *Store) EndpointsForEvent(ctx context.Context, workspaceID, eventType string) ([]models.Endpoint, error) {
+	var rows []endpointRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND enabled = ?", workspaceID, true).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err, "match endpoints")
+	}
+	var out []models.Endpoint
+	for _, r := range rows {
+		e, err := toEndpoint(r)
+		if err != nil {
+			return nil, err
+		}
+		if e.Subscribes(eventType) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// DisableEndpoint turns an endpoint off with a reason.
+func (s *Store) DisableEndpoint(ctx context.Context, workspaceID, id, reason string, at time.Time) error {
+	res := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", workspaceID, id).
+		Updates(map[string]any{"enabled": false, "disabled_reason": reason, "updated_at": ts(at)})
+	if res.Error != nil {
+		return translate(res.Error, "disable endpoint")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("endpoint %s: %w", id, models.ErrNotFound)
+	}
+	return nil
+}
+
+// SetEndpointHealth records a success (clears failing_since) or a failure (sets it,
+// if not already set) and returns failing_since afterwards.
+func (s *Store) SetEndpointHealth(ctx context.Context, workspaceID, id string, ok bool, at time.Time) (*time.Time, error) {
+	q := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", workspaceID, id)
+	var err error
+	if ok {
+		err = q.Where("failing_since IS NOT NULL").Update("failing_since", nil).Error
+	} else {
+		err = q.Where("failing_since IS NULL").Update("failing_since", ts(at)).Error
+	}
+	if err != nil {
+		return nil, translate(err, "endpoint health")
+	}
+	var r endpointRow
+	if err := s.db.WithContext(ctx).Select("failing_since").Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "endpoint "+id)
+	}
+	return utcp(r.FailingSince), nil
+}
+
+// InsertEvent stores e unless the workspace already has an event with its dedup key
+// (or its id). It returns the stored event and whether this call inserted it.
+func (s *Store) InsertEvent(ctx context.Context, e *models.Event) (*models.Event, bool, error) {
+	r, err := fromEvent(e)
+	if err != nil {
+		return nil, false, err
+	}
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&r)
+	if res.Error != nil {
+		return nil, false, translate(res.Error, "insert event")
+	}
+	stored, err := s.EventByDedupKey(ctx, e.WorkspaceID, e.DedupKey)
+	if err != nil {
+		return nil, false, err
+	}
+	return stored, res.RowsAffected == 1, nil
+}
+
+// GetEvent returns the workspace's event id.
+func (s *Store) GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error) {
+	var r eventRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "event "+id)
+	}
+	e, err := toEvent(r)
+	return &e, err
+}
+
+// EventByDedupKey returns the workspace's event with dedupKey.
+func (s *Store) EventByDedupKey(ctx context.Context, workspaceID, dedupKey string) (*models.Event, error) {
+	var r eventRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND dedup_key = ?", workspaceID, dedupKey).Take(&r).Error; err != nil {
+		return nil, translate(err, "event by key")
+	}
+	e, err := toEvent(r)
+	return &e, err
+}
+
+// ListEvents pages through a workspace's events, newest first.
+func (s *Store) ListEvents(ctx context.Context, workspaceID string, page models.Page) ([]models.Event, string, error) {
+	page = page.Normalize()
+	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
+	if page.Cursor != "" {
+		q = q.Where("id < ?", page.Cursor)
+	}
+	var rows []eventRow
+	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", translate(err, "list events")
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]models.Event, 0, len(rows))
+	for _, r := range rows {
+		e, err := toEvent(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, e)
+	}
+	return out, next, nil
+}
+
+// EnsureDeliveries inserts the deliveries that do not exist yet for their (event,
+// endpoint) pair and returns all of them as stored, in input order. Re-running it
+// (a retried local activity) keeps the original ids.
+func (s *Store) EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]models.Delivery, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	rows := make([]deliveryRow, len(ds))
+	endpointIDs := make([]string, len(ds))
+	for i := range ds {
+		rows[i] = fromDelivery(&ds[i])
+		endpointIDs[i] = ds[i].EndpointID
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+		return nil, translate(err, "insert deliveries")
+	}
+	var stored []deliveryRow
+	if err := db.Where("event_id = ? AND endpoint_id IN ?", ds[0].EventID, endpointIDs).Find(&stored).Error; err != nil {
+		return nil, translate(err, "read deliveries")
+	}
+	byEndpoint := make(map[string]deliveryRow, len(stored))
+	for _, r := range stored {
+		byEndpoint[r.EndpointID] = r
+	}
+	out := make([]models.Delivery, 0, len(ds))
+	for _, d := range ds {
+		r, ok := byEndpoint[d.EndpointID]
+		if !ok {
+			return nil, fmt.Errorf("delivery of %s to %s vanished after insert", d.EventID, d.EndpointID)
+		}
+		out = append(out, toDelivery(r))
+	}
+	return out, nil
+}
+
+// GetDelivery returns the workspace's delivery with its attempts.
+func (s *Store) GetDelivery(ctx context.Context, workspaceID, id string) (*models.Delivery, error) {
+	var r deliveryRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "delivery "+id)
+	}
+	d := toDelivery(r)
+	var atts []attemptRow
+	if err := s.db.WithContext(ctx).Where("delivery_id = ?", id).Order("number").Find(&atts).Error; err != nil {
+		return nil, translate(err, "attempts of "+id)
+	}
+	d.Attempts = make([]models.Attempt, 0, len(atts))
+	for _, a := range atts {
+		d.Attempts = append(d.Attempts, toAttempt(a))
+	}
+	return &d, nil
+}
+
+// GetDeliveryByID returns a delivery by id alone, for workers holding an id from a
+// workflow input.
+func (s *Store) GetDeliveryByID(ctx context.Context, id string) (*models.Delivery, error) {
+	var r deliveryRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, translate(err, "delivery "+id)
+	}
+	d := toDelivery(r)
+	return &d, nil
+}
+
+// ListDeliveries pages through a workspace's deliveries, newest first.
+func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f models.DeliveryFilter, page models.Page) ([]models.Delivery, string, error) {
+	page = page.Normalize()
+	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
+	if f.EndpointID != "" {
+		q = q.Where("endpoint_id = ?", f.EndpointID)
+	}
+	if f.EventID != "" {
+		q = q.Where("event_id = ?", f.EventID)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", string(f.Status))
+	}
+	if page.Cursor != "" {
+		q = q.Where("id < ?", page.Cursor)
+	}
+	var rows []deliveryRow
+	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", translate(err, "list deliveries")
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]models.Delivery, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, toDelivery(r))
+	}
+	return out, next, nil
+}
+
+// DeliveriesForEvent lists an event's deliveries in creation order.
+func (s *Store) DeliveriesForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Delivery, error) {
+	var rows []deliveryRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND event_id = ?", workspaceID, eventID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err, "deliveries of "+eventID)
+	}
+	out := make([]models.Delivery, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, toDelivery(r))
+	}
+	return out, nil
+}
+
+// RecordAttempt stores one attempt (numbered after the last one) and the delivery's
+// new state in one transaction, so the two never disagree.
+func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, a *models.Attempt, status models.DeliveryStatus, next *time.Time) error {
+	if a.ID == "" {
+		a.ID = ids.New(ids.Attempt)
+	}
+	lastErr := a.Error
+	if lastErr == "" && a.StatusCode != 0 && status != models.DeliverySucceeded {
+		lastErr = fmt.Sprintf("HTTP %d", a.StatusCode)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int
+		if err := tx.Model(&attemptRow{}).Select("COALESCE(MAX(number), 0)").Where("delivery_id = ?", deliveryID).Scan(&n).Error; err != nil {
+			return err
+		}
+		a.Number = n + 1
+		row := attemptRow{ID: a.ID, DeliveryID: deliveryID, Number: a.Number, At: ts(a.At), DurationMS: a.DurationMS,
+			StatusCode: a.StatusCode, ResponseExcerpt: a.ResponseExcerpt, Error: a.Error, Outcome: string(a.Outcome)}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		res := tx.Model(&deliveryRow{}).Where("id = ?", deliveryID).Updates(map[string]any{
+			"status":          string(status),
+			"attempt_count":   a.Number,
+			"last_error":      lastErr,
+			"last_attempt_at": ts(a.At),
+			"next_attempt_at": tsp(next),
+			"updated_at":      ts(time.Now()),
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("delivery %s: %w", deliveryID, models.ErrNotFound)
+	}
+	return translate(err, "record attempt")
+}
+
+// SetDeliveryStatus sets a delivery's status and last error and clears its next
+// attempt time.
+func (s *Store) SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error {
+	res := s.db.WithContext(ctx).Model(&deliveryRow{}).Where("id = ?", deliveryID).Updates(map[string]any{
+		"status": string(status), "last_error": lastError, "next_attempt_at": nil, "updated_at": ts(time.Now()),
+	})
+	if res.Error != nil {
+		return translate(res.Error, "set delivery status")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("delivery %s: %w", deliveryID, models.ErrNotFound)
+	}
+	return nil
+}
