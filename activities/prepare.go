@@ -15,7 +15,10 @@ import (
 // PrepareEventInput is the event as accepted by the API. OnlyEndpointID, when set,
 // targets that one endpoint (a test ping) instead of matching subscriptions.
 type PrepareEventInput struct {
-	Event          models.Event
+	Event models.Event
+	// DedupKey travels beside the event because models.Event keeps it out of JSON
+	// (it is internal, not part of the API).
+	DedupKey       string
 	OnlyEndpointID string
 }
 
@@ -39,6 +42,7 @@ type PrepareEventResult struct {
 // run it as a local activity and retry it freely.
 func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (PrepareEventResult, error) {
 	ev := in.Event
+	ev.DedupKey = in.DedupKey
 	stored, _, err := a.store.InsertEvent(ctx, &ev)
 	if err != nil {
 		return PrepareEventResult{}, fmt.Errorf("record event %s: %w", ev.ID, err)

@@ -15,7 +15,9 @@ import (
 // EventWorkflowInput is the accepted event. OnlyEndpointID targets one endpoint
 // (a test ping) instead of the subscriptions.
 type EventWorkflowInput struct {
-	Event          models.Event
+	Event models.Event
+	// DedupKey is the event's dedup key (models.Event does not serialise it).
+	DedupKey       string
 	OnlyEndpointID string
 }
 
@@ -72,6 +74,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 	var plan activities.PrepareEventResult
 	err := workflow.ExecuteLocalActivity(prepareOptions(ctx), a.PrepareEvent, activities.PrepareEventInput{
 		Event:          in.Event,
+		DedupKey:       in.DedupKey,
 		OnlyEndpointID: in.OnlyEndpointID,
 	}).Get(ctx, &plan)
 	if err != nil {

@@ -183,7 +183,7 @@ func TestEventWorkflowFullDefaultSchedule(t *testing.T) {
 	env := ts.NewTestWorkflowEnvironment()
 	Register(env, newActivities(t, st, activities.DefaultSchedule()))
 	start := env.Now()
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
 
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -259,7 +259,7 @@ func TestEventWorkflowOutcomes(t *testing.T) {
 			var ts testsuite.WorkflowTestSuite
 			env := ts.NewTestWorkflowEnvironment()
 			Register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}))
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
 			if err := env.GetWorkflowError(); (err != nil) != tt.wantErr {
 				t.Fatalf("workflow error = %v, want error %v", err, tt.wantErr)
 			}
@@ -286,7 +286,7 @@ func TestEventWorkflowNoEndpoints(t *testing.T) {
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
 	Register(env, newActivities(t, st, nil))
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent()})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
 	var res EventWorkflowResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)

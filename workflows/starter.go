@@ -55,7 +55,7 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
 		Memo:                                     map[string]any{memoEventID: ev.ID},
-	}, EventWorkflow, EventWorkflowInput{Event: ev, OnlyEndpointID: onlyEndpointID})
+	}, EventWorkflow, EventWorkflowInput{Event: ev, DedupKey: ev.DedupKey, OnlyEndpointID: onlyEndpointID})
 	if err == nil {
 		return ev.ID, false, nil
 	}

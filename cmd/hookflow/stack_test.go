@@ -108,8 +108,10 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		o(cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if lvl := os.Getenv("HOOKFLOW_TEST_LOG"); lvl != "" {
+		var l slog.Level
+		_ = l.UnmarshalText([]byte(lvl))
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
@@ -249,10 +251,11 @@ type eventDetail struct {
 func (s *stack) waitDeliveries(eventID string, n int, timeout time.Duration) []models.Delivery {
 	s.t.Helper()
 	var ev eventDetail
+	code := 0
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		ev = eventDetail{}
-		if s.do("GET", "/v1/events/"+eventID, nil, &ev) == http.StatusOK && len(ev.Deliveries) == n {
+		if code = s.do("GET", "/v1/events/"+eventID, nil, &ev); code == http.StatusOK && len(ev.Deliveries) == n {
 			done := true
 			for _, d := range ev.Deliveries {
 				done = done && d.Status != models.DeliveryPending
@@ -263,7 +266,7 @@ func (s *stack) waitDeliveries(eventID string, n int, timeout time.Duration) []m
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatalf("event %s: deliveries %+v not finished after %s (want %d)", eventID, ev.Deliveries, timeout, n)
+	s.t.Fatalf("event %s (last answer %d): deliveries %+v not finished after %s (want %d)", eventID, code, ev.Deliveries, timeout, n)
 	return nil
 }
 

@@ -213,6 +213,9 @@ func (s *Store) SetEndpointHealth(ctx context.Context, workspaceID, id string, o
 // InsertEvent stores e unless the workspace already has an event with its dedup key
 // (or its id). It returns the stored event and whether this call inserted it.
 func (s *Store) InsertEvent(ctx context.Context, e *models.Event) (*models.Event, bool, error) {
+	if e.DedupKey == "" {
+		return nil, false, fmt.Errorf("insert event %s: empty dedup key", e.ID)
+	}
 	r, err := fromEvent(e)
 	if err != nil {
 		return nil, false, err
