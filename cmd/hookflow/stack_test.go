@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
 	"github.com/hookflow/hookflow/internal/ids"
@@ -286,7 +284,6 @@ type receiver struct {
 	mu    sync.Mutex
 	codes []int
 	got   []received
-	hold  chan struct{}
 }
 
 type received struct {
@@ -326,7 +323,3 @@ func (r *receiver) requests() []received {
 	return append([]received(nil), r.got...)
 }
 
-// allowLoopback is for tests that deliver to httptest servers.
-var allowLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-
-var _ = api.HashKey
