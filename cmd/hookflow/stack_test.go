@@ -322,4 +322,3 @@ func (r *receiver) requests() []received {
 	defer r.mu.Unlock()
 	return append([]received(nil), r.got...)
 }
-
