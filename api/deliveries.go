@@ -50,9 +50,15 @@ func (s *Server) loadDelivery(c *gin.Context) (*models.Delivery, bool) {
 	return d, true
 }
 
+// deliveryDetail always lists attempts, even none (models.Delivery omits them in lists).
+type deliveryDetail struct {
+	models.Delivery
+	Attempts []models.Attempt `json:"attempts"`
+}
+
 func (s *Server) getDelivery(c *gin.Context) {
 	if d, ok := s.loadDelivery(c); ok {
-		c.JSON(http.StatusOK, d)
+		c.JSON(http.StatusOK, deliveryDetail{Delivery: *d, Attempts: d.Attempts})
 	}
 }
 
