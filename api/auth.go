@@ -73,7 +73,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			return
 		}
 		hash := HashKey(strings.TrimSpace(key))
-		k, err := s.store.APIKeyByHash(c, hash)
+		k, err := s.store.APIKeyByHash(c.Request.Context(), hash)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1) {
 			c.Header("WWW-Authenticate", `Bearer realm="hookflow", error="invalid_token"`)
 			writeError(c, http.StatusUnauthorized, "unauthorized", "the API key is not valid")
@@ -128,7 +128,7 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		return
 	case req.WorkspaceName != "":
 		ws := &models.Workspace{ID: ids.New(ids.Workspace), Name: req.WorkspaceName, CreatedAt: now}
-		if err := s.store.CreateWorkspace(c, ws); err != nil {
+		if err := s.store.CreateWorkspace(c.Request.Context(), ws); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -143,16 +143,16 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		return
 	}
 	k := NewAPIKey(wsID, req.Name, key, now)
-	if err := s.store.CreateAPIKey(c, k); err != nil {
+	if err := s.store.CreateAPIKey(c.Request.Context(), k); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.logger.InfoContext(c, "api key created", "key_id", k.ID, "workspace_id", wsID)
+	s.logger.InfoContext(c.Request.Context(), "api key created", "key_id", k.ID, "workspace_id", wsID)
 	c.JSON(http.StatusCreated, createKeyResponse{APIKey: *k, Key: key})
 }
 
 func (s *Server) listAPIKeys(c *gin.Context) {
-	keys, err := s.store.ListAPIKeys(c, workspace(c))
+	keys, err := s.store.ListAPIKeys(c.Request.Context(), workspace(c))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -164,7 +164,7 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 }
 
 func (s *Server) revokeAPIKey(c *gin.Context) {
-	if err := s.store.RevokeAPIKey(c, workspace(c), c.Param("id"), s.cfg.Now()); err != nil {
+	if err := s.store.RevokeAPIKey(c.Request.Context(), workspace(c), c.Param("id"), s.cfg.Now()); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -190,6 +190,6 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		if k, ok := c.Get(ctxAPIKey); ok {
 			attrs = append(attrs, slog.String("workspace_id", k.(*models.APIKey).WorkspaceID))
 		}
-		s.logger.InfoContext(c, "http request", attrs...)
+		s.logger.InfoContext(c.Request.Context(), "http request", attrs...)
 	}
 }

@@ -24,7 +24,7 @@ func (s *Server) listDeliveries(c *gin.Context) {
 		s.fail(c, models.Invalid("status", "must be one of pending, succeeded, failed"))
 		return
 	}
-	ds, next, err := s.store.ListDeliveries(c, workspace(c), f, page)
+	ds, next, err := s.store.ListDeliveries(c.Request.Context(), workspace(c), f, page)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -36,7 +36,7 @@ func (s *Server) listDeliveries(c *gin.Context) {
 }
 
 func (s *Server) loadDelivery(c *gin.Context) (*models.Delivery, bool) {
-	d, err := s.store.GetDelivery(c, workspace(c), c.Param("id"))
+	d, err := s.store.GetDelivery(c.Request.Context(), workspace(c), c.Param("id"))
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			err = notFound("delivery", c.Param("id"))
@@ -74,13 +74,13 @@ func (s *Server) retryDelivery(c *gin.Context) {
 		return
 	}
 	// Mark it pending before the retry starts, so the retry's own outcome is what stays.
-	if err := s.store.SetDeliveryStatus(c, d.ID, models.DeliveryPending, d.LastError); err != nil {
+	if err := s.store.SetDeliveryStatus(c.Request.Context(), d.ID, models.DeliveryPending, d.LastError); err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := s.engine.RetryDelivery(c, *d); err != nil {
-		if rerr := s.store.SetDeliveryStatus(c, d.ID, d.Status, d.LastError); rerr != nil {
-			s.logger.ErrorContext(c, "restore delivery status after failed retry", "delivery_id", d.ID, "error", rerr)
+	if err := s.engine.RetryDelivery(c.Request.Context(), *d); err != nil {
+		if rerr := s.store.SetDeliveryStatus(c.Request.Context(), d.ID, d.Status, d.LastError); rerr != nil {
+			s.logger.ErrorContext(c.Request.Context(), "restore delivery status after failed retry", "delivery_id", d.ID, "error", rerr)
 		}
 		s.fail(c, err)
 		return

@@ -143,7 +143,7 @@ func (s *Server) createEndpoint(c *gin.Context) {
 		return
 	}
 	e.Secrets = []models.Secret{{Value: secret, CreatedAt: now}}
-	if err := s.store.CreateEndpoint(c, e); err != nil {
+	if err := s.store.CreateEndpoint(c.Request.Context(), e); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -155,7 +155,7 @@ func (s *Server) listEndpoints(c *gin.Context) {
 	if !ok {
 		return
 	}
-	eps, next, err := s.store.ListEndpoints(c, workspace(c), page)
+	eps, next, err := s.store.ListEndpoints(c.Request.Context(), workspace(c), page)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -167,7 +167,7 @@ func (s *Server) listEndpoints(c *gin.Context) {
 }
 
 func (s *Server) loadEndpoint(c *gin.Context) (*models.Endpoint, bool) {
-	e, err := s.store.GetEndpoint(c, workspace(c), c.Param("id"))
+	e, err := s.store.GetEndpoint(c.Request.Context(), workspace(c), c.Param("id"))
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			err = notFound("endpoint", c.Param("id"))
@@ -198,7 +198,7 @@ func (s *Server) patchEndpoint(c *gin.Context) {
 		return
 	}
 	e.UpdatedAt = s.cfg.Now()
-	if err := s.store.UpdateEndpoint(c, e); err != nil {
+	if err := s.store.UpdateEndpoint(c.Request.Context(), e); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -206,7 +206,7 @@ func (s *Server) patchEndpoint(c *gin.Context) {
 }
 
 func (s *Server) deleteEndpoint(c *gin.Context) {
-	if err := s.store.DeleteEndpoint(c, workspace(c), c.Param("id")); err != nil {
+	if err := s.store.DeleteEndpoint(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			err = notFound("endpoint", c.Param("id"))
 		}
@@ -257,7 +257,7 @@ func (s *Server) rotateEndpointSecret(c *gin.Context) {
 	}
 	e.Secrets = append(kept, models.Secret{Value: secret, CreatedAt: now})
 	e.UpdatedAt = now
-	if err := s.store.UpdateEndpoint(c, e); err != nil {
+	if err := s.store.UpdateEndpoint(c.Request.Context(), e); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -274,7 +274,7 @@ func (s *Server) testEndpoint(c *gin.Context) {
 	data, _ := json.Marshal(map[string]any{"endpoint_id": e.ID, "message": "ping from hookflow"})
 	ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: e.WorkspaceID, Type: "hookflow.ping", Data: data, CreatedAt: now}
 	ev.DedupKey = "evt:" + ev.ID
-	id, _, err := s.engine.StartEvent(c, ev, e.ID)
+	id, _, err := s.engine.StartEvent(c.Request.Context(), ev, e.ID)
 	if err != nil {
 		s.fail(c, err)
 		return

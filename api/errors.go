@@ -47,11 +47,11 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case errors.Is(err, models.ErrUnauthenticated):
 		writeError(c, http.StatusUnauthorized, "unauthorized", err.Error())
 	case errors.Is(err, models.ErrUnavailable):
-		s.logger.WarnContext(c, "dependency unavailable", "error", err)
+		s.logger.WarnContext(c.Request.Context(), "dependency unavailable", "error", err)
 		c.Header("Retry-After", "5")
 		writeError(c, http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; try again shortly")
 	default:
-		s.logger.ErrorContext(c, "request failed", "error", err)
+		s.logger.ErrorContext(c.Request.Context(), "request failed", "error", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error")
 	}
 }
@@ -159,7 +159,7 @@ func (s *Server) recoverJSON() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.logger.ErrorContext(c, "panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				s.logger.ErrorContext(c.Request.Context(), "panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				writeError(c, http.StatusInternalServerError, "internal", "internal error")
 			}
 		}()

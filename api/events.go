@@ -91,7 +91,7 @@ func (s *Server) createEvent(c *gin.Context) {
 
 	// Temporal forgets workflow IDs after the namespace's retention; the store does not.
 	if ev.ExternalID != "" || ev.IdempotencyKey != "" {
-		prior, err := s.store.EventByDedupKey(c, ws, ev.DedupKey)
+		prior, err := s.store.EventByDedupKey(c.Request.Context(), ws, ev.DedupKey)
 		switch {
 		case err == nil:
 			c.JSON(http.StatusAccepted, eventAccepted{ID: prior.ID, Type: prior.Type, ExternalID: prior.ExternalID, Duplicate: true})
@@ -101,7 +101,7 @@ func (s *Server) createEvent(c *gin.Context) {
 			return
 		}
 	}
-	id, dup, err := s.engine.StartEvent(c, ev, "")
+	id, dup, err := s.engine.StartEvent(c.Request.Context(), ev, "")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -129,7 +129,7 @@ func (s *Server) listEvents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	evs, next, err := s.store.ListEvents(c, workspace(c), page)
+	evs, next, err := s.store.ListEvents(c.Request.Context(), workspace(c), page)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -142,7 +142,7 @@ func (s *Server) listEvents(c *gin.Context) {
 
 func (s *Server) getEvent(c *gin.Context) {
 	ws := workspace(c)
-	ev, err := s.store.GetEvent(c, ws, c.Param("id"))
+	ev, err := s.store.GetEvent(c.Request.Context(), ws, c.Param("id"))
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			err = notFound("event", c.Param("id"))
@@ -150,7 +150,7 @@ func (s *Server) getEvent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ds, err := s.store.DeliveriesForEvent(c, ws, ev.ID)
+	ds, err := s.store.DeliveriesForEvent(c.Request.Context(), ws, ev.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
