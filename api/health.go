@@ -16,7 +16,7 @@ func (s *Server) healthz(c *gin.Context) {
 
 // readyz says whether this process can do its work: the database and Temporal answer.
 func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	checks := gin.H{}
 	status := http.StatusOK
