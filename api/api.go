@@ -85,7 +85,7 @@ func New(store Store, engine Engine, guard *netguard.Guard, env *rules.Env, logg
 		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return time.Now().UTC() }
+		cfg.Now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
