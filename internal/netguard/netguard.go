@@ -1,8 +1,12 @@
-// Package netguard makes outbound HTTP safe to aim at URLs that customers type in.
-// The check happens at dial time, on the address actually being connected to after
-// DNS resolution, on every connection: a name that resolves to 127.0.0.1, a DNS
-// answer that changes between check and use (rebinding) or a redirect cannot reach
-// inside the network. Save-time checks only catch the obvious literal addresses.
+// Package netguard makes outbound HTTP safe to aim at URLs that customers type in
+// (server-side request forgery protection).
+//
+// The decisive check happens at dial time, on the address actually being
+// connected to after DNS resolution, for every connection: a name that resolves
+// to 127.0.0.1, a DNS answer that changes between a check and its use (DNS
+// rebinding) or a redirect cannot reach inside the network. CheckURL, used when an
+// endpoint is saved, only catches literal addresses early so users get a clear
+// 400 instead of failed deliveries.
 package netguard
 
 import (
@@ -13,78 +17,124 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// Errors of the guard.
+// Errors of the guard; match them with errors.Is.
 var (
-	// ErrBlocked means the destination address is not allowed.
+	// ErrBlocked means the destination is not allowed: a blocked address, or plain
+	// http when the guard is https-only.
 	ErrBlocked = errors.New("destination blocked")
 	// ErrInvalidURL means an endpoint URL is malformed or not allowed in form.
 	ErrInvalidURL = errors.New("invalid URL")
 )
 
-type blockedRange struct {
+// rangeRule is one blocked range and why it is blocked, for the error message.
+type rangeRule struct {
 	prefix netip.Prefix
 	why    string
 }
 
-// blocked lists the ranges no webhook may reach unless allowed explicitly.
-var blocked = func() []blockedRange {
-	var out []blockedRange
-	for _, r := range []struct{ cidr, why string }{
-		{"0.0.0.0/8", "unspecified/this network"},
-		{"10.0.0.0/8", "private (RFC 1918)"},
-		{"100.64.0.0/10", "carrier-grade NAT"},
+// blockedRanges lists what no webhook may reach unless allowed explicitly: every
+// special-purpose range that is not the public internet (IANA's IPv4 and IPv6
+// special-purpose registries). The first match names the reason, so narrower
+// ranges come before the ranges that contain them.
+func blockedRanges() []rangeRule {
+	list := []struct{ cidr, why string }{
+		{"0.0.0.0/8", "unspecified, this network"},
+		{"10.0.0.0/8", "private, RFC 1918"},
+		{"100.64.0.0/10", "carrier-grade NAT, RFC 6598"},
 		{"127.0.0.0/8", "loopback"},
-		{"169.254.0.0/16", "link-local (cloud metadata)"},
-		{"172.16.0.0/12", "private (RFC 1918)"},
+		{"169.254.0.0/16", "link-local, incl. cloud metadata"},
+		{"172.16.0.0/12", "private, RFC 1918"},
 		{"192.0.0.0/24", "IETF protocol assignments"},
-		{"192.0.2.0/24", "documentation"},
+		{"192.0.2.0/24", "documentation, TEST-NET-1"},
 		{"192.88.99.0/24", "6to4 relay anycast"},
-		{"192.168.0.0/16", "private (RFC 1918)"},
+		{"192.168.0.0/16", "private, RFC 1918"},
 		{"198.18.0.0/15", "benchmarking"},
-		{"198.51.100.0/24", "documentation"},
-		{"203.0.113.0/24", "documentation"},
+		{"198.51.100.0/24", "documentation, TEST-NET-2"},
+		{"203.0.113.0/24", "documentation, TEST-NET-3"},
 		{"224.0.0.0/4", "multicast"},
-		{"240.0.0.0/4", "reserved"},
 		{"255.255.255.255/32", "broadcast"},
+		{"240.0.0.0/4", "reserved"},
 		{"::/128", "unspecified"},
 		{"::1/128", "loopback"},
+		{"::/96", "IPv4-compatible, deprecated"},
+		{"64:ff9b:1::/48", "local-use NAT64, RFC 8215"},
 		{"100::/64", "discard-only"},
+		{"2001:2::/48", "benchmarking"},
+		{"2001:10::/28", "ORCHID, deprecated"},
 		{"2001:db8::/32", "documentation"},
-		{"fc00::/7", "unique local (incl. fd00:ec2::254 metadata)"},
+		{"3fff::/20", "documentation"},
+		{"fc00::/7", "unique local, incl. cloud metadata"},
 		{"fe80::/10", "link-local"},
-		{"fec0::/10", "site-local"},
+		{"fec0::/10", "site-local, deprecated"},
 		{"ff00::/8", "multicast"},
-	} {
-		out = append(out, blockedRange{netip.MustParsePrefix(r.cidr), r.why})
+	}
+	out := make([]rangeRule, len(list))
+	for i, r := range list {
+		out[i] = rangeRule{netip.MustParsePrefix(r.cidr), r.why}
 	}
 	return out
-}()
+}
 
-// Guard decides which addresses outbound requests may reach.
+// in reports whether a is in cidr. Parsing on each call keeps the special
+// ranges as constants next to their use; dials are far slower than this.
+func in(a netip.Addr, cidr string) bool {
+	return netip.MustParsePrefix(cidr).Contains(a)
+}
+
+// Guard decides which addresses outbound requests may reach. It is immutable and
+// safe for concurrent use.
 type Guard struct {
 	allowed   []netip.Prefix
+	blocked   []rangeRule
 	httpsOnly bool
+	dialer    net.Dialer
 }
 
-// New returns a guard that opens the allowed prefixes despite the block list and,
-// with httpsOnly, refuses plain HTTP.
+// New returns a guard that opens the allowed prefixes despite the block list
+// (e.g. 127.0.0.0/8 for local development) and, with httpsOnly, refuses plain
+// HTTP. IPv4-mapped prefixes such as ::ffff:10.0.0.0/104 are stored as their
+// IPv4 form so they match however the address is written.
 func New(allowed []netip.Prefix, httpsOnly bool) *Guard {
-	return &Guard{allowed: allowed, httpsOnly: httpsOnly}
+	g := &Guard{
+		blocked:   blockedRanges(),
+		httpsOnly: httpsOnly,
+	}
+	for _, p := range allowed {
+		if !p.IsValid() {
+			continue
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		g.allowed = append(g.allowed, p.Masked())
+	}
+	g.dialer = net.Dialer{
+		Timeout:   10 * time.Second,
+		KeepAlive: 30 * time.Second,
+		Control:   g.control,
+	}
+	return g
 }
 
-// Allowed returns the prefixes the guard opens.
-func (g *Guard) Allowed() []netip.Prefix { return g.allowed }
+// Allowed returns a copy of the prefixes the guard opens.
+func (g *Guard) Allowed() []netip.Prefix { return slices.Clone(g.allowed) }
 
-// ParseCIDRs reads a comma-separated list of CIDRs or bare IPs ("127.0.0.0/8,::1").
+// HTTPSOnly reports whether the guard refuses plain http.
+func (g *Guard) HTTPSOnly() bool { return g.httpsOnly }
+
+// ParseCIDRs reads a comma-separated list of CIDRs or bare IPs, as found in an
+// environment variable ("127.0.0.0/8, ::1"). Bare IPs become /32 or /128; an
+// empty string gives nil.
 func ParseCIDRs(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, part := range strings.Split(s, ",") {
+	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -101,43 +151,40 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%q is not an IP or CIDR: %w", part, err)
 		}
+		if a.Zone() != "" {
+			return nil, fmt.Errorf("%q: zones are not allowed", part)
+		}
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
 }
 
-// embeddedIPv4 returns the IPv4 address carried inside an IPv6 one by the usual
-// transition mechanisms, which would otherwise smuggle a blocked IPv4 past the list.
+// embeddedIPv4 returns the IPv4 address an IPv6 one carries by a transition
+// mechanism. Each of these reaches, or can be made to reach, the IPv4 host, so
+// without this a blocked IPv4 address could be smuggled past the list.
 func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	if !a.Is6() || a.Is4In6() {
-		if a.Is4In6() {
-			return a.Unmap(), true
-		}
+	if a.Is4In6() { // ::ffff:a.b.c.d
+		return a.Unmap(), true
+	}
+	if !a.Is6() {
 		return netip.Addr{}, false
 	}
 	b := a.As16()
-	v4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{b[i], b[i+1], b[i+2], b[i+3]}) }
+	last32 := netip.AddrFrom4([4]byte(b[12:16]))
 	switch {
-	case b[0] == 0x20 && b[1] == 0x02: // 6to4 2002:AABB:CCDD::/16
-		return v4(2), true
-	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b: // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
-		return v4(12), true
-	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0: // Teredo 2001::/32: client address inverted
-		x := v4(12).As4()
+	case in(a, "64:ff9b::/96"), in(a, "64:ff9b:1::/48"):
+		// RFC 6052: with a /96 prefix the IPv4 address is the last 32 bits, the
+		// layout used in practice.
+		return last32, true
+	case in(a, "2002::/16"): // 2002:AABB:CCDD::/48
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case in(a, "2001::/32"): // the client's address, with every bit inverted
+		x := last32.As4()
 		return netip.AddrFrom4([4]byte{^x[0], ^x[1], ^x[2], ^x[3]}), true
-	case isZero(b[:12]): // IPv4-compatible ::a.b.c.d (deprecated but parsed)
-		return v4(12), true
+	case in(a, "::/96"): // ::a.b.c.d, deprecated but still parsed
+		return last32, true
 	}
 	return netip.Addr{}, false
-}
-
-func isZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (g *Guard) isAllowed(a netip.Addr) bool {
@@ -149,85 +196,58 @@ func (g *Guard) isAllowed(a netip.Addr) bool {
 	return false
 }
 
-// CheckAddr reports whether ip may be dialled: not in a blocked range, in any of its
-// forms, unless an allowed prefix opens it.
-func (g *Guard) CheckAddr(ip netip.Addr) error {
-	ip = ip.WithZone("")
-	forms := []netip.Addr{ip}
-	if v4, ok := embeddedIPv4(ip); ok {
-		forms = append(forms, v4)
-	}
-	for _, a := range forms {
-		if g.isAllowed(a) {
-			return nil
+// blockedBy says why a is blocked, e.g. "in 10.0.0.0/8 (private, RFC 1918)".
+func (g *Guard) blockedBy(a netip.Addr) (string, bool) {
+	for _, r := range g.blocked {
+		if r.prefix.Contains(a) {
+			return fmt.Sprintf("in %s (%s)", r.prefix, r.why), true
 		}
 	}
-	for _, a := range forms {
-		for _, r := range blocked {
-			if r.prefix.Contains(a) {
-				return fmt.Errorf("%w: %s is %s (%s)", ErrBlocked, ip, r.why, r.prefix)
-			}
+	// Only 2000::/3 is allocated for the public internet; the rest of IPv6 is
+	// reserved, local, multicast or a wrapper judged by the IPv4 address inside.
+	if a.Is6() && !a.Is4In6() && !in(a, "64:ff9b::/96") && !in(a, "2000::/3") {
+		return "not in 2000::/3 (IPv6 global unicast)", true
+	}
+	return "", false
+}
+
+// CheckAddr returns an error wrapping ErrBlocked unless ip may be dialled: it is
+// not in a blocked range, nor is the IPv4 address it embeds (IPv4-mapped, NAT64,
+// 6to4, Teredo, IPv4-compatible), or an allowed prefix contains either form.
+func (g *Guard) CheckAddr(ip netip.Addr) error {
+	if !ip.IsValid() {
+		return fmt.Errorf("%w: invalid address", ErrBlocked)
+	}
+	// Prefixes never contain zoned addresses; the zone only picks the interface.
+	ip = ip.WithZone("")
+	v4, embeds := embeddedIPv4(ip)
+	if g.isAllowed(ip) || (embeds && g.isAllowed(v4)) {
+		return nil
+	}
+	if why, ok := g.blockedBy(ip); ok {
+		return fmt.Errorf("%w: %s is %s", ErrBlocked, ip, why)
+	}
+	if embeds {
+		if why, ok := g.blockedBy(v4); ok {
+			return fmt.Errorf("%w: %s embeds %s, which is %s", ErrBlocked, ip, v4, why)
 		}
 	}
 	return nil
 }
 
-// parseLiteralHost reads a host that is an IP address in any form a resolver or
-// browser accepts: dotted, bracketed IPv6, or the old numeric shorthands such as
-// 2130706433, 0x7f.1, 0177.0.0.1 and 127.1.
-func parseLiteralHost(host string) (netip.Addr, bool) {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a, true
-	}
-	parts := strings.Split(host, ".")
-	if len(parts) > 4 {
-		return netip.Addr{}, false
-	}
-	nums := make([]uint64, len(parts))
-	for i, p := range parts {
-		n, err := parseInetNumber(p)
-		if err != nil {
-			return netip.Addr{}, false
-		}
-		nums[i] = n
-	}
-	// inet_aton: the last part fills the remaining bytes.
-	var v uint64
-	switch len(nums) {
-	case 1:
-		v = nums[0]
-	case 2:
-		v = nums[0]<<24 | nums[1]
-	case 3:
-		v = nums[0]<<24 | nums[1]<<16 | nums[2]
-	case 4:
-		v = nums[0]<<24 | nums[1]<<16 | nums[2]<<8 | nums[3]
-	}
-	if v > 0xffffffff {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
-}
-
-func parseInetNumber(s string) (uint64, error) {
-	switch {
-	case s == "":
-		return 0, errors.New("empty")
-	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
-		return strconv.ParseUint(s[2:], 16, 32)
-	case len(s) > 1 && s[0] == '0':
-		return strconv.ParseUint(s[1:], 8, 32)
-	}
-	return strconv.ParseUint(s, 10, 32)
-}
-
-// CheckURL validates an endpoint URL when it is saved: http(s) (https only when so
-// configured), a host, no credentials, and no literal blocked address in any form.
-// Names are not resolved here; the dialler checks them on every connection.
+// CheckURL validates an endpoint URL when it is saved: it parses, the scheme is
+// http or https (only https when the guard is https-only), it has a host and no
+// credentials (ErrInvalidURL), and a host that is a literal IP address in any
+// form a resolver or browser accepts is not blocked (ErrBlocked). Host names are
+// not resolved here: DNS can change later, so they are checked when dialled.
 func (g *Guard) CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error repeats the whole URL, which may hold credentials.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("%w: %v", ErrInvalidURL, err)
 	}
 	switch u.Scheme {
@@ -236,11 +256,13 @@ func (g *Guard) CheckURL(raw string) error {
 		if g.httpsOnly {
 			return fmt.Errorf("%w: only https:// URLs are accepted", ErrInvalidURL)
 		}
+	case "":
+		return fmt.Errorf("%w: scheme is missing; start with https://", ErrInvalidURL)
 	default:
 		return fmt.Errorf("%w: scheme must be http or https, not %q", ErrInvalidURL, u.Scheme)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: credentials in the URL are not allowed; use a header or the signature", ErrInvalidURL)
+		return fmt.Errorf("%w: credentials in the URL are not allowed", ErrInvalidURL)
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -252,38 +274,54 @@ func (g *Guard) CheckURL(raw string) error {
 		}
 	}
 	if a, ok := parseLiteralHost(host); ok {
-		return g.CheckAddr(a)
+		if err := g.CheckAddr(a); err != nil {
+			if host != a.String() {
+				return fmt.Errorf("host %q: %w", host, err)
+			}
+			return err
+		}
 	}
 	return nil
 }
 
-// control runs after DNS resolution, just before connect, for every address tried.
-func (g *Guard) control(network, address string, _ syscall.RawConn) error {
+// control runs after DNS resolution, just before connect(2), for every address
+// the dialler tries, so it sees exactly what the socket will reach.
+func (g *Guard) control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
+		// Not an IP socket (e.g. a unix path): nothing a webhook should reach.
 		return fmt.Errorf("%w: cannot parse dialled address %q", ErrBlocked, address)
 	}
 	return g.CheckAddr(ap.Addr())
 }
 
-// DialContext dials like net.Dialer but refuses blocked addresses.
+// DialContext dials like net.Dialer.DialContext but refuses blocked addresses
+// (errors wrap ErrBlocked). When a name resolves to several addresses, blocked
+// ones are skipped and the others tried.
 func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
-	return d.DialContext(ctx, network, addr)
+	return g.dialer.DialContext(ctx, network, addr)
 }
 
+// httpsOnlyTransport refuses plain http for every request, including ones built
+// from URLs saved before https-only was turned on.
 type httpsOnlyTransport struct{ next http.RoundTripper }
 
 func (t httpsOnlyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme != "https" {
-		return nil, fmt.Errorf("%w: plain http is disabled (HOOKFLOW_HTTPS_ONLY)", ErrBlocked)
+	if !strings.EqualFold(r.URL.Scheme, "https") {
+		// A RoundTripper must close the body, even when it fails.
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: plain %s to %s is refused (https only)", ErrBlocked, r.URL.Scheme, r.URL.Host)
 	}
 	return t.next.RoundTrip(r)
 }
 
-// Client returns an HTTP client for deliveries: guarded dialling, no proxy from the
-// environment (it would bypass the guard), no redirects followed (a 3xx is an
-// answer, and following it could lead anywhere), and timeout for the whole exchange.
+// Client returns an HTTP client for deliveries, with timeout for the whole
+// exchange. It dials through the guard; ignores proxies from the environment
+// (a proxy would dial on our behalf, out of the guard's sight); does not follow
+// redirects (a 3xx is returned as the response, since following it could lead
+// anywhere); and, when the guard is https-only, refuses plain http.
 func (g *Guard) Client(timeout time.Duration) *http.Client {
 	tr := &http.Transport{
 		Proxy:                  nil,

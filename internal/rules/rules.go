@@ -1,32 +1,62 @@
-// Package rules compiles and evaluates the CEL expressions business users write:
-// endpoint filters over an event (`event.type == "review.created" &&
-// event.data.rating >= 4`). Everything is compiled and type-checked when saved, so
-// a typo is a 400 with its position, not a surprise at run time; evaluation is
-// bounded in cost so a pathological expression cannot stall a worker.
+// Package rules compiles and evaluates the CEL (https://cel.dev) expressions
+// business users write as filters over an event, such as
+// `event.type == "review.created" && event.data.rating >= 4`.
+//
+// Filters are compiled and type-checked when they are saved, so a typo is a 400
+// with its position rather than a surprise at run time. Evaluation is bounded in
+// cost and honours context cancellation, so a pathological expression cannot
+// stall a worker.
 package rules
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
 )
 
-// Limits on expressions.
+// MaxExpressionLen is the longest filter accepted, in bytes. Real filters are a
+// line or two; the bound keeps parsing and type-checking cheap.
+const MaxExpressionLen = 4096
+
 const (
-	MaxExpressionLen = 4096
-	// costLimit bounds the work of one evaluation (CEL's abstract cost units); real
-	// filters cost a few dozen.
-	costLimit  = 1_000_000
+	// costLimit bounds the work of one evaluation in CEL's abstract cost units
+	// (roughly one per operation or value visited). A typical filter costs under
+	// ten; one that checks a field of every item in a 10,000-item list costs about
+	// 70,000. A runaway filter reaches the limit within tens of milliseconds, so
+	// the limit, not the wall-clock evalTimeout, is what normally stops it, and
+	// the outcome is the same on a busy worker as on an idle one.
+	costLimit = 100_000
+	// interruptEvery is how many comprehension iterations run between checks of
+	// the context, so cancelling a Match stops it promptly.
+	interruptEvery = 100
+	// evalTimeout is a wall-clock backstop for one evaluation. The cost limit
+	// alone does not bound time well: cel-go's cost tracking is itself quadratic
+	// in the length of a single comprehension (its value stack grows with every
+	// iteration), so `event.data.items.all(...)` over a long list takes hundreds
+	// of milliseconds before it reaches the limit, more on a loaded worker.
+	evalTimeout = time.Second
+	// maxComprehensionNesting rejects at compile time the nested macros
+	// (all/exists/map/filter) whose cost grows as a power of the input size;
+	// three levels cover walking orders → items → tags.
+	maxComprehensionNesting = 3
+	// cacheLimit bounds the compiled-filter cache.
 	cacheLimit = 1024
 )
 
+// ErrNotBool is returned by Match when a filter whose type is only known at run
+// time (such as `event.data.flag`) yields something other than a bool.
+var ErrNotBool = errors.New("filter did not give a bool")
+
 // CompileError is a filter that does not compile, with the 1-based position of
-// the first problem.
+// the first problem so an API can point at it.
 type CompileError struct {
 	Expr    string
 	Line    int
@@ -34,107 +64,169 @@ type CompileError struct {
 	Message string
 }
 
-// Error implements error.
+// Error reads like "filter: 1:12: undeclared reference to 'evnt'".
 func (e *CompileError) Error() string {
 	return fmt.Sprintf("filter: %d:%d: %s", e.Line, e.Column, e.Message)
 }
 
 // Env compiles filters. It is safe for concurrent use.
 type Env struct {
-	env   *cel.Env
+	env         *cel.Env
+	evalTimeout time.Duration // a field so tests can shorten it
+
 	mu    sync.Mutex
-	cache map[string]*Filter
+	cache map[string]cached
 }
 
-// NewEnv returns an environment with one variable, `event` (a map: id, type,
-// source_id, data, headers, created_at), CEL's standard library and string extensions.
+// cached is the outcome of compiling one expression; failures are kept too, so
+// a broken filter on a busy endpoint does not recompile for every event.
+type cached struct {
+	filter *Filter
+	err    error
+}
+
+// NewEnv returns an environment with one variable, `event` (a map from field
+// name to any value: id, type, source_id, data, headers, created_at), CEL's
+// standard library and its string extensions.
 func NewEnv() (*Env, error) {
 	env, err := cel.NewEnv(
 		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
 		ext.Strings(),
-		// JSON numbers arrive as doubles; `rating >= 4` must still work.
+		// JSON numbers arrive as doubles; `event.data.rating >= 4` must still work.
 		cel.CrossTypeNumericComparisons(true),
 		cel.ParserExpressionSizeLimit(MaxExpressionLen),
 		cel.ParserRecursionLimit(100),
+		// Report mistakes in literals when the filter is saved, not on every event.
+		cel.ASTValidators(
+			cel.ValidateRegexLiterals(),
+			cel.ValidateTimestampLiterals(),
+			cel.ValidateDurationLiterals(),
+			cel.ValidateComprehensionNestingLimit(maxComprehensionNesting),
+		),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cel environment: %w", err)
 	}
-	return &Env{env: env, cache: map[string]*Filter{}}, nil
+	return &Env{env: env, evalTimeout: evalTimeout, cache: make(map[string]cached)}, nil
 }
 
-// Filter is a compiled boolean expression.
+// Filter is a compiled boolean expression. It is safe for concurrent use.
 type Filter struct {
-	expr string
-	prg  cel.Program
+	expr        string
+	prg         cel.Program
+	evalTimeout time.Duration
 }
 
-// CompileFilter compiles and type-checks expr; the result must be a bool.
+// Expr returns the source of the filter.
+func (f *Filter) Expr() string { return f.expr }
+
+// CompileFilter parses and type-checks expr, which must give a bool (or a value
+// whose type is only known at run time, checked by Match). Errors are
+// *CompileError.
 func (e *Env) CompileFilter(expr string) (*Filter, error) {
 	if len(expr) > MaxExpressionLen {
-		return nil, &CompileError{Expr: expr, Line: 1, Column: 1, Message: fmt.Sprintf("expression is longer than %d characters", MaxExpressionLen)}
+		return nil, &CompileError{Expr: expr, Line: 1, Column: 1,
+			Message: fmt.Sprintf("expression is longer than %d characters", MaxExpressionLen)}
+	}
+	if strings.TrimSpace(expr) == "" {
+		return nil, &CompileError{Expr: expr, Line: 1, Column: 1, Message: "expression is empty"}
 	}
 	ast, iss := e.env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		ce := &CompileError{Expr: expr, Line: 1, Column: 1, Message: iss.Err().Error()}
-		if errs := iss.Errors(); len(errs) > 0 {
-			ce.Message = errs[0].Message
-			if loc := errs[0].Location; loc != nil && loc.Line() > 0 {
-				ce.Line, ce.Column = loc.Line(), loc.Column()+1
-			}
-		}
-		return nil, ce
+	if iss.Err() != nil {
+		return nil, compileError(expr, iss)
 	}
 	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
-		return nil, &CompileError{Expr: expr, Line: 1, Column: 1, Message: fmt.Sprintf("expression gives %s, want a bool", t)}
+		return nil, &CompileError{Expr: expr, Line: 1, Column: 1,
+			Message: fmt.Sprintf("expression gives %s, want bool", t)}
 	}
+	// Do not add cel.OptTrackState or cel.OptExhaustiveEval here: some cel-go
+	// versions silently stop enforcing the cost limit with them
+	// (cel-expr/cel-go#1425). TestCostLimit would catch it.
 	prg, err := e.env.Program(ast,
 		cel.CostLimit(costLimit),
-		cel.InterruptCheckFrequency(100),
+		cel.InterruptCheckFrequency(interruptEvery),
 	)
 	if err != nil {
 		return nil, &CompileError{Expr: expr, Line: 1, Column: 1, Message: err.Error()}
 	}
-	return &Filter{expr: expr, prg: prg}, nil
+	return &Filter{expr: expr, prg: prg, evalTimeout: e.evalTimeout}, nil
 }
 
-// Filter returns the compiled filter for expr, from a small cache: matching many
-// events against the same endpoints reuses the programs.
+// compileError reports the first of CEL's issues, which is the one the others
+// usually follow from.
+func compileError(expr string, iss *cel.Issues) *CompileError {
+	ce := &CompileError{Expr: expr, Line: 1, Column: 1, Message: iss.Err().Error()}
+	errs := iss.Errors()
+	if len(errs) == 0 {
+		return ce
+	}
+	// Without a container the suffix only confuses the people writing filters.
+	ce.Message = strings.TrimSuffix(errs[0].Message, " (in container '')")
+	if loc := errs[0].Location; loc != nil && loc.Line() > 0 {
+		ce.Line, ce.Column = loc.Line(), loc.Column()+1 // CEL's columns count from 0
+	}
+	return ce
+}
+
+// Filter returns the compiled filter for expr from a bounded cache, compiling it
+// on a miss: matching many events against the same endpoints and automations
+// then reuses the programs. Compile errors are cached as well.
 func (e *Env) Filter(expr string) (*Filter, error) {
 	e.mu.Lock()
-	f, ok := e.cache[expr]
+	c, ok := e.cache[expr]
 	e.mu.Unlock()
 	if ok {
-		return f, nil
+		return c.filter, c.err
 	}
+	// Compile outside the lock: two callers may race on the same new expression
+	// and both compile it, which is cheaper than serialising every compile.
 	f, err := e.CompileFilter(expr)
-	if err != nil {
-		return nil, err
-	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if len(e.cache) >= cacheLimit {
-		// Dropping everything is crude but bounded; real workspaces have far fewer
-		// distinct filters than the limit.
-		clear(e.cache)
+		// Evict one arbitrary entry (map order is random): bounded, and a
+		// workspace's working set of filters stays mostly warm.
+		for k := range e.cache {
+			delete(e.cache, k)
+			break
+		}
 	}
-	e.cache[expr] = f
-	e.mu.Unlock()
-	return f, nil
+	e.cache[expr] = cached{filter: f, err: err}
+	return f, err
 }
 
-// ErrNotBool is returned when a dyn-typed filter yields something other than a bool.
-var ErrNotBool = errors.New("filter did not give a bool")
-
-// Match evaluates the filter against event. A run-time error (a missing field, the
-// cost limit) does not match and is returned for the caller to log.
+// Match evaluates the filter against event. A run-time error (a missing field,
+// a wrong type, the cost or time limit, a cancelled ctx) means no match and is
+// returned for the caller to log; when ctx ended, the error wraps ctx.Err().
 func (f *Filter) Match(ctx context.Context, event map[string]any) (bool, error) {
-	out, _, err := f.prg.ContextEval(ctx, map[string]any{"event": event})
+	evalCtx, cancel := context.WithTimeout(ctx, f.evalTimeout)
+	defer cancel()
+	out, _, err := f.prg.ContextEval(evalCtx, map[string]any{"event": event})
 	if err != nil {
-		return false, fmt.Errorf("evaluate %q: %w", f.expr, err)
+		switch {
+		case ctx.Err() != nil:
+			return false, fmt.Errorf("evaluate filter %s: %w", quote(f.expr), ctx.Err())
+		case evalCtx.Err() != nil:
+			return false, fmt.Errorf("evaluate filter %s: took longer than %s", quote(f.expr), f.evalTimeout)
+		}
+		return false, fmt.Errorf("evaluate filter %s: %w", quote(f.expr), err)
 	}
 	b, ok := out.Value().(bool)
 	if !ok {
-		return false, fmt.Errorf("evaluate %q: %w (got %v)", f.expr, ErrNotBool, out.Type())
+		return false, fmt.Errorf("evaluate filter %s: %w (got %s)", quote(f.expr), ErrNotBool, out.Type().TypeName())
 	}
 	return b, nil
+}
+
+// quote shortens long expressions so that log lines stay readable.
+func quote(expr string) string {
+	const limit = 80
+	if len(expr) <= limit {
+		return fmt.Sprintf("%q", expr)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(expr[cut]) { // never split a character
+		cut--
+	}
+	return fmt.Sprintf("%q…", expr[:cut])
 }
