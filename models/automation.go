@@ -121,6 +121,8 @@ type LedgerEntry struct {
 	Reason         string    `json:"reason,omitempty"`
 	IdempotencyKey string    `json:"idempotency_key"`
 	BalanceAfter   int64     `json:"balance_after"`
+	TierBefore     string    `json:"tier_before"`
+	TierAfter      string    `json:"tier_after"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 

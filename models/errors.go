@@ -18,6 +18,9 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrUnavailable means a dependency (database, Temporal) cannot be reached right now.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrInsufficientPoints means a redemption asks for more points than the balance.
+	// It matches ErrConflict too (HTTP 409).
+	ErrInsufficientPoints = fmt.Errorf("insufficient points: %w", ErrConflict)
 )
 
 // ValidationError names the field that is wrong and why. It matches ErrInvalid with
