@@ -1,0 +1,394 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+type automationRow struct {
+	ID               string `gorm:"primaryKey"`
+	WorkspaceID      string
+	Name             string
+	Enabled          bool
+	TriggerEventType string
+	TriggerSourceID  string
+	TriggerJSON      string `gorm:"column:trigger_json"`
+	StepsJSON        string `gorm:"column:steps_json"`
+	Version          int
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+func (automationRow) TableName() string { return "automations" }
+
+type automationVersionRow struct {
+	AutomationID string `gorm:"primaryKey"`
+	Version      int    `gorm:"primaryKey"`
+	Definition   string
+	CreatedAt    time.Time
+}
+
+func (automationVersionRow) TableName() string { return "automation_versions" }
+
+type runRow struct {
+	ID                string `gorm:"primaryKey"`
+	WorkspaceID       string
+	AutomationID      string
+	AutomationVersion int
+	EventID           string
+	WorkflowID        string
+	Status            string
+	Error             string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	FinishedAt        *time.Time
+}
+
+func (runRow) TableName() string { return "automation_runs" }
+
+type runStepRow struct {
+	RunID      string `gorm:"primaryKey"`
+	Idx        int    `gorm:"primaryKey"`
+	StepID     string
+	Action     string
+	Status     string
+	Output     string
+	Error      string
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+func (runStepRow) TableName() string { return "run_steps" }
+
+func fromAutomation(a *models.Automation) (automationRow, error) {
+	trig, err := json.Marshal(a.Trigger)
+	if err != nil {
+		return automationRow{}, err
+	}
+	steps := a.Steps
+	if steps == nil {
+		steps = []models.Step{}
+	}
+	st, err := json.Marshal(steps)
+	if err != nil {
+		return automationRow{}, err
+	}
+	return automationRow{ID: a.ID, WorkspaceID: a.WorkspaceID, Name: a.Name, Enabled: a.Enabled,
+		TriggerEventType: a.Trigger.EventType, TriggerSourceID: a.Trigger.SourceID,
+		TriggerJSON: string(trig), StepsJSON: string(st), Version: a.Version,
+		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}, nil
+}
+
+func toAutomation(r automationRow) (models.Automation, error) {
+	a := models.Automation{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, Version: r.Version,
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+	if err := json.Unmarshal([]byte(r.TriggerJSON), &a.Trigger); err != nil {
+		return a, fmt.Errorf("automation %s trigger: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.StepsJSON), &a.Steps); err != nil {
+		return a, fmt.Errorf("automation %s steps: %w", r.ID, err)
+	}
+	return a, nil
+}
+
+func saveVersion(tx *gorm.DB, a *models.Automation) error {
+	def, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&automationVersionRow{
+		AutomationID: a.ID, Version: a.Version, Definition: string(def), CreatedAt: ts(a.UpdatedAt)}).Error
+}
+
+// CreateAutomation inserts a and records its first version.
+func (s *Store) CreateAutomation(ctx context.Context, a *models.Automation) error {
+	r, err := fromAutomation(a)
+	if err != nil {
+		return err
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+		return saveVersion(tx, a)
+	})
+	return translate(err, "create automation")
+}
+
+// GetAutomation returns the workspace's automation id as it is now.
+func (s *Store) GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error) {
+	var r automationRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "automation "+id)
+	}
+	a, err := toAutomation(r)
+	return &a, err
+}
+
+// GetAutomationVersion returns the automation as it was at version, so a run keeps
+// the definition it started with even after an update.
+func (s *Store) GetAutomationVersion(ctx context.Context, workspaceID, id string, version int) (*models.Automation, error) {
+	var r automationVersionRow
+	if err := s.db.WithContext(ctx).Where("automation_id = ? AND version = ?", id, version).Take(&r).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("automation %s version %d", id, version))
+	}
+	var a models.Automation
+	if err := json.Unmarshal([]byte(r.Definition), &a); err != nil {
+		return nil, fmt.Errorf("automation %s version %d: %w", id, version, err)
+	}
+	if a.WorkspaceID != workspaceID {
+		return nil, fmt.Errorf("automation %s: %w", id, models.ErrNotFound)
+	}
+	return &a, nil
+}
+
+// ListAutomations pages through a workspace's automations by id.
+func (s *Store) ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error) {
+	page = page.Normalize()
+	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
+	if page.Cursor != "" {
+		q = q.Where("id > ?", page.Cursor)
+	}
+	var rows []automationRow
+	if err := q.Order("id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", translate(err, "list automations")
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]models.Automation, 0, len(rows))
+	for _, r := range rows {
+		a, err := toAutomation(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, a)
+	}
+	return out, next, nil
+}
+
+// UpdateAutomation writes a (its Version already bumped) and records the version.
+func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) error {
+	r, err := fromAutomation(a)
+	if err != nil {
+		return err
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&automationRow{}).Where("workspace_id = ? AND id = ?", a.WorkspaceID, a.ID).
+			Select("name", "enabled", "trigger_event_type", "trigger_source_id", "trigger_json", "steps_json", "version", "updated_at").
+			Updates(&r)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return saveVersion(tx, a)
+	})
+	return translate(err, "automation "+a.ID)
+}
+
+// DeleteAutomation removes an automation; its runs stay for the record.
+func (s *Store) DeleteAutomation(ctx context.Context, workspaceID, id string) error {
+	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&automationRow{})
+	if res.Error != nil {
+		return translate(res.Error, "delete automation")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("automation %s: %w", id, models.ErrNotFound)
+	}
+	return nil
+}
+
+// AutomationsForEvent returns the enabled automations an event of eventType from
+// sourceID triggers (before their CEL filters).
+func (s *Store) AutomationsForEvent(ctx context.Context, workspaceID, eventType, sourceID string) ([]models.Automation, error) {
+	var rows []automationRow
+	err := s.db.WithContext(ctx).
+		Where("workspace_id = ? AND enabled = ? AND trigger_event_type IN ?", workspaceID, true, []string{eventType, "*"}).
+		Where("trigger_source_id = '' OR trigger_source_id = ?", sourceID).
+		Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, translate(err, "match automations")
+	}
+	out := make([]models.Automation, 0, len(rows))
+	for _, r := range rows {
+		a, err := toAutomation(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func toRun(r runRow, steps []runStepRow) models.Run {
+	run := models.Run{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: models.RunStatus(r.Status), Error: r.Error,
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), FinishedAt: utcp(r.FinishedAt), Steps: []models.RunStep{}}
+	for _, st := range steps {
+		rs := models.RunStep{ID: st.StepID, Action: st.Action, Status: models.RunStatus(st.Status), Error: st.Error,
+			StartedAt: utcp(st.StartedAt), FinishedAt: utcp(st.FinishedAt)}
+		if st.Output != "" {
+			rs.Output = json.RawMessage(st.Output)
+		}
+		run.Steps = append(run.Steps, rs)
+	}
+	return run
+}
+
+// withSteps loads the steps of rows, in one query.
+func (s *Store) withSteps(ctx context.Context, rows []runRow) ([]models.Run, error) {
+	if len(rows) == 0 {
+		return []models.Run{}, nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	var steps []runStepRow
+	if err := s.db.WithContext(ctx).Where("run_id IN ?", ids).Order("run_id, idx").Find(&steps).Error; err != nil {
+		return nil, translate(err, "run steps")
+	}
+	byRun := map[string][]runStepRow{}
+	for _, st := range steps {
+		byRun[st.RunID] = append(byRun[st.RunID], st)
+	}
+	out := make([]models.Run, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, toRun(r, byRun[r.ID]))
+	}
+	return out, nil
+}
+
+func (s *Store) runWhere(ctx context.Context, query string, args ...any) (*models.Run, error) {
+	var r runRow
+	if err := s.db.WithContext(ctx).Where(query, args...).Take(&r).Error; err != nil {
+		return nil, translate(err, "run")
+	}
+	runs, err := s.withSteps(ctx, []runRow{r})
+	if err != nil {
+		return nil, err
+	}
+	return &runs[0], nil
+}
+
+// EnsureRun inserts r with its steps unless the automation already has a run for the
+// event, and returns the stored run.
+func (s *Store) EnsureRun(ctx context.Context, r *models.Run) (*models.Run, error) {
+	row := runRow{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: string(r.Status), Error: r.Error,
+		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), FinishedAt: tsp(r.FinishedAt)}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		for i, st := range r.Steps {
+			sr := runStepRow{RunID: r.ID, Idx: i, StepID: st.ID, Action: st.Action, Status: string(st.Status),
+				Output: string(st.Output), Error: st.Error, StartedAt: tsp(st.StartedAt), FinishedAt: tsp(st.FinishedAt)}
+			if err := tx.Create(&sr).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err, "ensure run")
+	}
+	return s.runWhere(ctx, "automation_id = ? AND event_id = ?", r.AutomationID, r.EventID)
+}
+
+// GetRun returns the workspace's run id with its steps.
+func (s *Store) GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error) {
+	return s.runWhere(ctx, "workspace_id = ? AND id = ?", workspaceID, id)
+}
+
+// GetRunByID returns a run by id alone (workers).
+func (s *Store) GetRunByID(ctx context.Context, id string) (*models.Run, error) {
+	return s.runWhere(ctx, "id = ?", id)
+}
+
+// ListRuns pages through an automation's runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error) {
+	page = page.Normalize()
+	q := s.db.WithContext(ctx).Where("workspace_id = ? AND automation_id = ?", workspaceID, automationID)
+	if page.Cursor != "" {
+		q = q.Where("id < ?", page.Cursor)
+	}
+	var rows []runRow
+	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", translate(err, "list runs")
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	runs, err := s.withSteps(ctx, rows)
+	return runs, next, err
+}
+
+// RunsForEvent lists the runs an event started.
+func (s *Store) RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error) {
+	var rows []runRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND event_id = ?", workspaceID, eventID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err, "runs of "+eventID)
+	}
+	return s.withSteps(ctx, rows)
+}
+
+// SetRunStatus records where a run stands.
+func (s *Store) SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error {
+	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", runID).Updates(map[string]any{
+		"status": string(status), "error": errMsg, "finished_at": tsp(finishedAt), "updated_at": ts(time.Now()),
+	})
+	if res.Error != nil {
+		return translate(res.Error, "set run status")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("run %s: %w", runID, models.ErrNotFound)
+	}
+	return nil
+}
+
+// SetRunStep records how step idx of a run went.
+func (s *Store) SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error {
+	res := s.db.WithContext(ctx).Model(&runStepRow{}).Where("run_id = ? AND idx = ?", runID, idx).Updates(map[string]any{
+		"status": string(st.Status), "output": string(st.Output), "error": st.Error,
+		"started_at": tsp(st.StartedAt), "finished_at": tsp(st.FinishedAt),
+	})
+	if res.Error != nil {
+		return translate(res.Error, "set run step")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("run %s step %d: %w", runID, idx, models.ErrNotFound)
+	}
+	return nil
+}
+
+// ResetRun prepares a failed run to run again from its first unfinished step.
+func (s *Store) ResetRun(ctx context.Context, runID string) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&runRow{}).Where("id = ?", runID).Updates(map[string]any{
+			"status": string(models.RunRunning), "error": "", "finished_at": nil, "updated_at": ts(time.Now())})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return tx.Model(&runStepRow{}).Where("run_id = ? AND status NOT IN ?", runID, []string{string(models.RunSucceeded), string(models.RunSkipped)}).
+			Updates(map[string]any{"status": string(models.RunPending), "error": "", "finished_at": nil}).Error
+	})
+	return translate(err, "reset run "+runID)
+}
