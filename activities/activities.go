@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/automation"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
 )
@@ -55,6 +56,8 @@ type Activities struct {
 	now           func() time.Time
 	jitter        func(time.Duration) time.Duration
 	logger        *slog.Logger
+	autos         *Automations
+	programs      programs
 }
 
 // Config tunes the activities; zero values take the defaults.
@@ -66,6 +69,10 @@ type Config struct {
 	// Now and Jitter are injected by tests; Jitter maps a scheduled delay to the one used.
 	Now    func() time.Time
 	Jitter func(time.Duration) time.Duration
+	// Automations, when set, turns on automation runs: events also start the
+	// automations they trigger. (A field, not a method: every exported method of
+	// Activities is registered as an activity.)
+	Automations *Automations
 }
 
 // New returns Activities that deliver with client (which must enforce the SSRF guard
@@ -80,6 +87,8 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 		now:           cfg.Now,
 		jitter:        cfg.Jitter,
 		logger:        logger,
+		programs:      programs{m: map[string]*automation.Program{}},
+		autos:         cfg.Automations,
 	}
 	if len(a.schedule) == 0 {
 		a.schedule = DefaultSchedule()

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -35,6 +34,7 @@ type PrepareEventResult struct {
 	Duplicate  bool
 	OriginalID string
 	Deliveries []PlannedDelivery
+	Runs       []PlannedRun
 }
 
 // PrepareEvent records the event and the deliveries it causes: the enabled endpoints
@@ -52,6 +52,7 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 	}
 
 	var endpoints []models.Endpoint
+	var eventMap map[string]any
 	if in.OnlyEndpointID != "" {
 		ep, err := a.store.GetEndpoint(ctx, ev.WorkspaceID, in.OnlyEndpointID)
 		if errors.Is(err, models.ErrNotFound) {
@@ -66,7 +67,6 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 		if err != nil {
 			return PrepareEventResult{}, fmt.Errorf("match endpoints for %s: %w", ev.ID, err)
 		}
-		var eventMap map[string]any
 		for _, ep := range all {
 			if ep.Filter == "" {
 				endpoints = append(endpoints, ep)
@@ -88,8 +88,19 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 			}
 		}
 	}
+	var res PrepareEventResult
+	if in.OnlyEndpointID == "" && a.autos != nil {
+		if eventMap == nil {
+			if eventMap, err = EventMap(&ev); err != nil {
+				return PrepareEventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
+			}
+		}
+		if res.Runs, err = a.planRuns(ctx, &ev, eventMap); err != nil {
+			return PrepareEventResult{}, err
+		}
+	}
 	if len(endpoints) == 0 {
-		return PrepareEventResult{}, nil
+		return res, nil
 	}
 
 	now := a.now()
@@ -111,7 +122,7 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 	if err != nil {
 		return PrepareEventResult{}, fmt.Errorf("plan deliveries for %s: %w", ev.ID, err)
 	}
-	res := PrepareEventResult{Deliveries: make([]PlannedDelivery, 0, len(stored2))}
+	res.Deliveries = make([]PlannedDelivery, 0, len(stored2))
 	for _, d := range stored2 {
 		res.Deliveries = append(res.Deliveries, PlannedDelivery{DeliveryID: d.ID, EndpointID: d.EndpointID})
 	}
@@ -126,25 +137,5 @@ func (a *Activities) matches(ctx context.Context, expr string, event map[string]
 	return f.Match(ctx, event)
 }
 
-// EventMap is the event as CEL filters and templates see it: id, type, source_id,
-// data (decoded JSON), headers and created_at.
-func EventMap(ev *models.Event) (map[string]any, error) {
-	var data any
-	if len(ev.Data) > 0 {
-		if err := json.Unmarshal(ev.Data, &data); err != nil {
-			return nil, fmt.Errorf("decode event %s data: %w", ev.ID, err)
-		}
-	}
-	headers := make(map[string]any, len(ev.Headers))
-	for k, v := range ev.Headers {
-		headers[k] = v
-	}
-	return map[string]any{
-		"id":         ev.ID,
-		"type":       ev.Type,
-		"source_id":  ev.SourceID,
-		"data":       data,
-		"headers":    headers,
-		"created_at": ev.CreatedAt.UTC().Format("2006-01-02T15:04:05Z07:00"),
-	}, nil
-}
+// EventMap is the event as CEL filters and templates see it; see models.EventMap.
+func EventMap(ev *models.Event) (map[string]any, error) { return models.EventMap(ev) }

@@ -43,6 +43,13 @@ type Store interface {
 	SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error
 }
 
+// FullStore is every store interface the API uses.
+type FullStore interface {
+	Store
+	AutomationStore
+	LoyaltyStore
+}
+
 // Engine starts durable work: in production a Temporal client behind workflows.Starter.
 type Engine interface {
 	// StartEvent returns once the event's workflow has started; on a duplicate it
@@ -50,6 +57,8 @@ type Engine interface {
 	StartEvent(ctx context.Context, ev models.Event, onlyEndpointID string) (string, bool, error)
 	// RetryDelivery runs a delivery again with the same webhook-id.
 	RetryDelivery(ctx context.Context, d models.Delivery) error
+	// RetryRun resumes a failed automation run at its failed step.
+	RetryRun(ctx context.Context, r models.Run) error
 	// Ping checks the engine is reachable.
 	Ping(ctx context.Context) error
 }
@@ -60,27 +69,32 @@ type Config struct {
 	MaxEventBytes int64
 	// DevInbox mounts /dev/inbox (only `hookflow dev` sets it).
 	DevInbox bool
+	// KnownAction reports whether an automation step's action exists.
+	KnownAction func(string) bool
 	// Now is injected by tests.
 	Now func() time.Time
 }
 
 // Server is the HTTP API.
 type Server struct {
-	store  Store
-	engine Engine
-	guard  *netguard.Guard
-	rules  *rules.Env
-	logger *slog.Logger
-	cfg    Config
-	inbox  *inbox
-	router *gin.Engine
+	store   Store
+	autos   AutomationStore
+	loyalty LoyaltyStore
+	engine  Engine
+	guard   *netguard.Guard
+	rules   *rules.Env
+	logger  *slog.Logger
+	cfg     Config
+	inbox   *inbox
+	router  *gin.Engine
 }
 
 // DefaultMaxEventBytes is the default body limit for events.
 const DefaultMaxEventBytes = 256 << 10
 
 // New wires the router. guard validates endpoint URLs at save time; env compiles filters.
-func New(store Store, engine Engine, guard *netguard.Guard, env *rules.Env, logger *slog.Logger, cfg Config) *Server {
+// The store must also implement AutomationStore and LoyaltyStore.
+func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, logger *slog.Logger, cfg Config) *Server {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
@@ -90,7 +104,10 @@ func New(store Store, engine Engine, guard *netguard.Guard, env *rules.Env, logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
+	if cfg.KnownAction == nil {
+		cfg.KnownAction = func(string) bool { return false }
+	}
+	s := &Server{store: store, autos: store, loyalty: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
 	if cfg.DevInbox {
 		s.inbox = newInbox(500)
 	}
@@ -139,6 +156,23 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/events", s.createEvent)
 	v1.GET("/events", s.listEvents)
 	v1.GET("/events/:id", s.getEvent)
+
+	v1.POST("/automations", s.createAutomation)
+	v1.GET("/automations", s.listAutomations)
+	v1.GET("/automations/:id", s.getAutomation)
+	v1.PUT("/automations/:id", s.updateAutomation)
+	v1.PATCH("/automations/:id", s.updateAutomation)
+	v1.DELETE("/automations/:id", s.deleteAutomation)
+	v1.POST("/automations/:id/test", s.testAutomation)
+	v1.GET("/automations/:id/runs", s.listAutomationRuns)
+	v1.GET("/runs/:id", s.getRun)
+	v1.POST("/runs/:id/retry", s.retryRun)
+
+	v1.GET("/loyalty/tiers", s.getTiers)
+	v1.PUT("/loyalty/tiers", s.putTiers)
+	v1.GET("/loyalty/members/:customer_id", s.getMember)
+	v1.GET("/loyalty/members/:customer_id/ledger", s.getLedger)
+	v1.POST("/loyalty/members/:customer_id/redemptions", s.createRedemption)
 
 	v1.GET("/deliveries", s.listDeliveries)
 	v1.GET("/deliveries/:id", s.getDelivery)

@@ -29,6 +29,7 @@ type eventAccepted struct {
 type eventDetail struct {
 	models.Event
 	Deliveries []models.Delivery `json:"deliveries"`
+	Runs       []models.Run      `json:"runs"`
 }
 
 // DedupKey is what makes two sends the same event: the caller's own event id, else
@@ -158,5 +159,13 @@ func (s *Server) getEvent(c *gin.Context) {
 	if ds == nil {
 		ds = []models.Delivery{}
 	}
-	c.JSON(http.StatusOK, eventDetail{Event: *ev, Deliveries: ds})
+	runs, err := s.autos.RunsForEvent(c.Request.Context(), ws, ev.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if runs == nil {
+		runs = []models.Run{}
+	}
+	c.JSON(http.StatusOK, eventDetail{Event: *ev, Deliveries: ds, Runs: runs})
 }

@@ -84,7 +84,7 @@ type Tier struct {
 
 // DefaultTiers are the tiers of a workspace that has not set its own.
 func DefaultTiers() []Tier {
-	return []Tier{{"Bronze", 0}, {"Silver", 500}, {"Gold", 1500}, {"Platinum", 5000}}
+	return []Tier{{Name: "Bronze", MinPoints: 0}, {Name: "Silver", MinPoints: 500}, {Name: "Gold", MinPoints: 1500}, {Name: "Platinum", MinPoints: 5000}}
 }
 
 // TierFor returns the highest tier whose threshold lifetime reaches; tiers must be

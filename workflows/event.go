@@ -34,6 +34,7 @@ type EventWorkflowResult struct {
 	EventID    string
 	Duplicate  bool `json:",omitempty"`
 	Deliveries []DeliveryOutcome
+	Runs       []string `json:",omitempty"`
 }
 
 // a is a nil receiver used only to name activity methods; Temporal resolves them by name.
@@ -83,6 +84,12 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 	if plan.Duplicate {
 		res.Duplicate = true
 		return res, nil
+	}
+	if len(plan.Runs) > 0 {
+		startRuns(ctx, in, plan.Runs)
+		for _, r := range plan.Runs {
+			res.Runs = append(res.Runs, r.RunID)
+		}
 	}
 	if len(plan.Deliveries) == 1 {
 		// One endpoint: tag the run with it so the Web UI finds it by endpoint.

@@ -11,6 +11,7 @@ import (
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(EventWorkflow, workflow.RegisterOptions{Name: "EventWorkflow"})
 	w.RegisterWorkflowWithOptions(DeliveryRetryWorkflow, workflow.RegisterOptions{Name: "DeliveryRetryWorkflow"})
+	w.RegisterWorkflowWithOptions(AutomationRunWorkflow, workflow.RegisterOptions{Name: "AutomationRunWorkflow"})
 	// Registering the struct registers every method as an activity, local ones too:
 	// the workflow names them through a nil *Activities and the registry supplies the real one.
 	w.RegisterActivity(acts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -108,6 +109,25 @@ func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
 	}
 	if err != nil {
 		return fmt.Errorf("start retry of %s: %w: %w", d.ID, models.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// RetryRun starts a failed automation run again; the run resumes at its first step
+// that did not succeed.
+func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
+	id := fmt.Sprintf("%s/retry/%d", r.WorkflowID, time.Now().UnixMilli())
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                s.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SAWorkspace.ValueSet(r.WorkspaceID),
+			SAAutomation.ValueSet(r.AutomationID),
+		),
+	}, AutomationRunWorkflow, RunWorkflowInput{RunID: r.ID})
+	if err != nil {
+		return fmt.Errorf("start retry of run %s: %w: %w", r.ID, models.ErrUnavailable, err)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ Flags:
 
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	demo := fs.Bool("demo", false, "seed the flagship scenario (review → points → tier → Slack) and print curl lines to run it")
 	if err := parseFlags(fs, args, stdout, helpDev); err != nil {
 		return err
 	}
@@ -92,6 +93,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	defer shutdown(cfg.ShutdownGrace)
 
 	base := "http://" + cfg.HTTPAddr
+	if *demo {
+		if _, err := seedDemo(ctx, st, base); err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+	}
 	fmt.Fprintf(stdout, `
 hookflow dev is running.
 
@@ -108,6 +114,9 @@ hookflow dev is running.
 
 Press Ctrl-C to stop.
 `, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
+	if *demo {
+		printDemo(stdout, base)
+	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping…")
 	return nil

@@ -294,7 +294,16 @@ type received struct {
 
 func newReceiver(t *testing.T, codes ...int) *receiver {
 	r := &receiver{codes: codes}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Server = newRawServer(t, func(w http.ResponseWriter, code int) {
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"answer":%d}`, code)
+	}, r)
+	return r
+}
+
+// newRawServer serves r's script, answering through respond.
+func newRawServer(t *testing.T, respond func(w http.ResponseWriter, code int), r *receiver) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.got = append(r.got, received{Header: req.Header.Clone(), Body: body, At: time.Now()})
@@ -304,11 +313,10 @@ func newReceiver(t *testing.T, codes ...int) *receiver {
 			code = r.codes[min(i, len(r.codes)-1)]
 		}
 		r.mu.Unlock()
-		w.WriteHeader(code)
-		fmt.Fprintf(w, `{"answer":%d}`, code)
+		respond(w, code)
 	}))
-	t.Cleanup(r.Close)
-	return r
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func (r *receiver) setCodes(codes ...int) {

@@ -132,14 +132,28 @@ func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	acts := activities.New(st, newGuard(cfg).Client(activities.DefaultHTTPTimeout), env, logger, activities.Config{
-		Schedule: cfg.RetrySchedule,
+	httpClient := newGuard(cfg).Client(activities.DefaultHTTPTimeout)
+	acts := activities.New(st, httpClient, env, logger, activities.Config{
+		Schedule:    cfg.RetrySchedule,
+		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
 	})
 	workflows.Register(w, acts)
 	return w, nil
+}
+
+// newRegistry lists the actions automation steps can use.
+func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *activities.Registry {
+	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue))
+	return activities.NewRegistry(
+		activities.WebhookPost{Client: httpClient},
+		activities.SlackPost{Client: httpClient},
+		activities.AwardPoints{Store: st, Emitter: emitter},
+		activities.Redeem{Store: st, Emitter: emitter},
+		activities.EmitAction{Emitter: emitter},
+	)
 }
 
 // newAPIServer builds the HTTP server of the REST API.
@@ -151,6 +165,7 @@ func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *
 	srv := api.New(st, workflows.NewStarter(c, cfg.TaskQueue), newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes: cfg.MaxEventBytes,
 		DevInbox:      devInbox,
+		KnownAction:   newRegistry(c, cfg, st, nil).Known,
 	})
 	return &http.Server{
 		Addr:              cfg.HTTPAddr,

@@ -16,7 +16,7 @@ func TestApplyPoints(t *testing.T) {
 		if tiers, err := s.GetTiers(ctx, ws); err != nil || len(tiers) != 4 || tiers[2].Name != "Gold" {
 			t.Errorf("default tiers = %v, %v", tiers, err)
 		}
-		if err := s.SetTiers(ctx, ws, []models.Tier{{"Bronze", 0}, {"Silver", 500}}); err != nil {
+		if err := s.SetTiers(ctx, ws, []models.Tier{{Name: "Bronze", MinPoints: 0}, {Name: "Silver", MinPoints: 500}}); err != nil {
 			t.Fatal(err)
 		}
 		ch, err := s.ApplyPoints(ctx, ws, "cus_1", "Ann", 300, "review", "k1", t0)

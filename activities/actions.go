@@ -1,0 +1,169 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// RetryKind says how a step's action is retried: HTTP actions follow the delivery
+// schedule (a receiver may be down for hours); internal ones retry quickly (a
+// database blip).
+type RetryKind int
+
+// Retry kinds.
+const (
+	RetryInternal RetryKind = iota
+	RetryHTTP
+)
+
+// StepContext is what an action knows about the step it runs in. Key is unique per
+// (run, step): actions with effects use it to make them happen once, however often
+// the step is retried.
+type StepContext struct {
+	WorkspaceID string
+	RunID       string
+	StepID      string
+	EventID     string
+	// Depth is the chain depth of the event that started the run.
+	Depth   int
+	Attempt int
+	Key     string
+}
+
+// Action is one kind of automation step. Adding an action is one file with a type
+// implementing it, its registration in NewRegistry, and a test (docs/ACTIONS.md).
+type Action interface {
+	// Name is how automations refer to it, e.g. "slack.post".
+	Name() string
+	// Retry is how a failing step is retried.
+	Retry() RetryKind
+	// Run performs the step with rendered params and returns its output, which
+	// later steps see as .steps.<id>. Return Final(err) for failures that retrying
+	// cannot fix.
+	Run(ctx context.Context, sc StepContext, params map[string]any) (map[string]any, error)
+}
+
+// Registry holds the actions by name.
+type Registry struct {
+	actions map[string]Action
+}
+
+// NewRegistry returns a registry of the given actions.
+func NewRegistry(actions ...Action) *Registry {
+	r := &Registry{actions: map[string]Action{}}
+	for _, a := range actions {
+		r.actions[a.Name()] = a
+	}
+	return r
+}
+
+// Get returns the named action.
+func (r *Registry) Get(name string) (Action, bool) {
+	a, ok := r.actions[name]
+	return a, ok
+}
+
+// Known reports whether name is a registered action (or the built-in delay).
+func (r *Registry) Known(name string) bool {
+	if name == DelayAction {
+		return true
+	}
+	_, ok := r.actions[name]
+	return ok
+}
+
+// Names lists the registered actions, sorted.
+func (r *Registry) Names() []string {
+	out := []string{DelayAction}
+	for n := range r.actions {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DelayAction is the durable timer step; the workflow itself sleeps, so it has no Run.
+const DelayAction = "delay"
+
+// MaxDelay bounds a delay step.
+const MaxDelay = 90 * 24 * time.Hour
+
+// ParseDelay reads a delay step's rendered params: {"duration":"10m"}.
+func ParseDelay(params map[string]any) (time.Duration, error) {
+	s, ok := params["duration"].(string)
+	if !ok || s == "" {
+		return 0, fmt.Errorf("params.duration: want a duration such as \"10m\"")
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxDelay {
+		return 0, fmt.Errorf("params.duration: %q is not a duration between 0s and %s", s, MaxDelay)
+	}
+	return d, nil
+}
+
+// finalError marks a failure that retrying cannot fix.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// Final wraps err so the step fails at once instead of retrying.
+func Final(err error) error { return &finalError{err} }
+
+// retryAfterError asks for the next attempt no sooner than After.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter wraps err with the delay the other side asked for (HTTP Retry-After).
+func RetryAfter(err error, after time.Duration) error { return &retryAfterError{err, after} }
+
+// str reads a string param.
+func str(params map[string]any, key string, required bool) (string, error) {
+	v, ok := params[key]
+	if !ok || v == nil {
+		if required {
+			return "", Final(fmt.Errorf("params.%s is required", key))
+		}
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", Final(fmt.Errorf("params.%s must be a string, not %T", key, v))
+	}
+	if required && s == "" {
+		return "", Final(fmt.Errorf("params.%s is empty", key))
+	}
+	return s, nil
+}
+
+// integer reads a whole-number param given as a number or a numeric string.
+func integer(params map[string]any, key string) (int64, error) {
+	switch v := params[key].(type) {
+	case int64:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case float64:
+		if v != float64(int64(v)) {
+			return 0, Final(fmt.Errorf("params.%s must be a whole number, not %v", key, v))
+		}
+		return int64(v), nil
+	case string:
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return 0, Final(fmt.Errorf("params.%s must be a whole number, not %q", key, v))
+		}
+		return n, nil
+	case nil:
+		return 0, Final(fmt.Errorf("params.%s is required", key))
+	default:
+		return 0, Final(fmt.Errorf("params.%s must be a number, not %T", key, v))
+	}
+}

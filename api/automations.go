@@ -1,0 +1,297 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/automation"
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/models"
+)
+
+// AutomationStore is what the automation and run routes need.
+type AutomationStore interface {
+	CreateAutomation(ctx context.Context, a *models.Automation) error
+	GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error)
+	ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error)
+	UpdateAutomation(ctx context.Context, a *models.Automation) error
+	DeleteAutomation(ctx context.Context, workspaceID, id string) error
+	GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error)
+	ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error)
+	RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error)
+	ResetRun(ctx context.Context, runID string) error
+	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
+}
+
+type automationRequest struct {
+	Name    *string         `json:"name"`
+	Enabled *bool           `json:"enabled"`
+	Trigger *models.Trigger `json:"trigger"`
+	Steps   *[]models.Step  `json:"steps"`
+}
+
+// compileAutomation checks a definition as it would run; its error names the step,
+// the field and the position.
+func (s *Server) compileAutomation(a *models.Automation) (*automation.Program, error) {
+	prog, err := automation.Compile(a, s.cfg.KnownAction)
+	if err != nil {
+		var ae *automation.Error
+		if errors.As(err, &ae) {
+			return nil, &models.ValidationError{Message: ae.Error()}
+		}
+		return nil, models.Invalid("", "%v", err)
+	}
+	return prog, nil
+}
+
+func (s *Server) createAutomation(c *gin.Context) {
+	var req automationRequest
+	if !s.bindJSON(c, &req, 256<<10) {
+		return
+	}
+	now := s.cfg.Now()
+	a := &models.Automation{ID: ids.New(ids.Automation), WorkspaceID: workspace(c), Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+	applyAutomation(a, req)
+	if req.Trigger == nil || req.Steps == nil || req.Name == nil {
+		s.fail(c, models.Invalid("", "name, trigger and steps are required"))
+		return
+	}
+	if _, err := s.compileAutomation(a); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.autos.CreateAutomation(c.Request.Context(), a); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, a)
+}
+
+func applyAutomation(a *models.Automation, req automationRequest) {
+	if req.Name != nil {
+		a.Name = *req.Name
+	}
+	if req.Enabled != nil {
+		a.Enabled = *req.Enabled
+	}
+	if req.Trigger != nil {
+		a.Trigger = *req.Trigger
+	}
+	if req.Steps != nil {
+		a.Steps = *req.Steps
+	}
+}
+
+func (s *Server) loadAutomation(c *gin.Context) (*models.Automation, bool) {
+	a, err := s.autos.GetAutomation(c.Request.Context(), workspace(c), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("automation", c.Param("id"))
+		}
+		s.fail(c, err)
+		return nil, false
+	}
+	return a, true
+}
+
+func (s *Server) getAutomation(c *gin.Context) {
+	if a, ok := s.loadAutomation(c); ok {
+		c.JSON(http.StatusOK, a)
+	}
+}
+
+func (s *Server) listAutomations(c *gin.Context) {
+	page, ok := s.page(c)
+	if !ok {
+		return
+	}
+	as, next, err := s.autos.ListAutomations(c.Request.Context(), workspace(c), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if as == nil {
+		as = []models.Automation{}
+	}
+	c.JSON(http.StatusOK, listResponse(as, next))
+}
+
+// updateAutomation serves PUT (every field required) and PATCH (only those given).
+// Either bumps the version; runs already started keep the version they began with.
+func (s *Server) updateAutomation(c *gin.Context) {
+	var req automationRequest
+	if !s.bindJSON(c, &req, 256<<10) {
+		return
+	}
+	if c.Request.Method == http.MethodPut && (req.Name == nil || req.Trigger == nil || req.Steps == nil) {
+		s.fail(c, models.Invalid("", "PUT replaces the automation: name, trigger and steps are required (use PATCH to change some fields)"))
+		return
+	}
+	a, ok := s.loadAutomation(c)
+	if !ok {
+		return
+	}
+	applyAutomation(a, req)
+	if _, err := s.compileAutomation(a); err != nil {
+		s.fail(c, err)
+		return
+	}
+	a.Version++
+	a.UpdatedAt = s.cfg.Now()
+	if err := s.autos.UpdateAutomation(c.Request.Context(), a); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, a)
+}
+
+func (s *Server) deleteAutomation(c *gin.Context) {
+	if err := s.autos.DeleteAutomation(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("automation", c.Param("id"))
+		}
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type testRequest struct {
+	Event struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	} `json:"event"`
+}
+
+type testStep struct {
+	ID      string         `json:"id"`
+	Action  string         `json:"action"`
+	Params  map[string]any `json:"params"`
+	Skipped bool           `json:"skipped"`
+	Note    string         `json:"note,omitempty"`
+}
+
+// testAutomation shows what a sample event would do — whether it matches and each
+// step's rendered params — without running anything. Steps see no outputs of
+// earlier steps (nothing ran), so references to them render empty.
+func (s *Server) testAutomation(c *gin.Context) {
+	var req testRequest
+	if !s.bindJSON(c, &req, s.cfg.MaxEventBytes) {
+		return
+	}
+	a, ok := s.loadAutomation(c)
+	if !ok {
+		return
+	}
+	if err := models.ValidateEventType("event.type", req.Event.Type); err != nil {
+		s.fail(c, err)
+		return
+	}
+	data := req.Event.Data
+	if len(data) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	ev := models.Event{ID: "evt_test", WorkspaceID: a.WorkspaceID, Type: req.Event.Type, Data: data, CreatedAt: s.cfg.Now()}
+	eventMap, err := models.EventMap(&ev)
+	if err != nil {
+		s.fail(c, models.Invalid("event.data", "%v", err))
+		return
+	}
+	prog, err := s.compileAutomation(a)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	matched := a.Trigger.EventType == "*" || a.Trigger.EventType == ev.Type
+	if matched {
+		if matched, err = prog.Matches(ctx, eventMap); err != nil {
+			matched = false
+		}
+	}
+	steps := make([]testStep, 0, prog.StepCount())
+	outputs := map[string]any{}
+	for i := 0; i < prog.StepCount(); i++ {
+		st := testStep{ID: prog.StepID(i), Action: prog.Action(i)}
+		run, err := prog.ShouldRun(ctx, i, eventMap, outputs)
+		if err != nil {
+			st.Note = fmt.Sprintf("if could not be decided without earlier outputs: %v", err)
+		} else {
+			st.Skipped = !run
+		}
+		if st.Params, err = prog.Render(ctx, i, eventMap, outputs); err != nil {
+			st.Note = fmt.Sprintf("params: %v", err)
+		}
+		steps = append(steps, st)
+	}
+	c.JSON(http.StatusOK, gin.H{"matched": matched, "automation_id": a.ID, "version": a.Version, "steps": steps})
+}
+
+func (s *Server) listAutomationRuns(c *gin.Context) {
+	if _, ok := s.loadAutomation(c); !ok {
+		return
+	}
+	page, ok := s.page(c)
+	if !ok {
+		return
+	}
+	runs, next, err := s.autos.ListRuns(c.Request.Context(), workspace(c), c.Param("id"), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if runs == nil {
+		runs = []models.Run{}
+	}
+	c.JSON(http.StatusOK, listResponse(runs, next))
+}
+
+func (s *Server) loadRun(c *gin.Context) (*models.Run, bool) {
+	r, err := s.autos.GetRun(c.Request.Context(), workspace(c), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("run", c.Param("id"))
+		}
+		s.fail(c, err)
+		return nil, false
+	}
+	return r, true
+}
+
+func (s *Server) getRun(c *gin.Context) {
+	if r, ok := s.loadRun(c); ok {
+		c.JSON(http.StatusOK, r)
+	}
+}
+
+// retryRun resumes a failed run at its failed step; steps that succeeded keep their
+// outputs and effects.
+func (s *Server) retryRun(c *gin.Context) {
+	r, ok := s.loadRun(c)
+	if !ok {
+		return
+	}
+	if r.Status != models.RunFailed {
+		s.fail(c, fmt.Errorf("run %s is %s; only failed runs can be retried: %w", r.ID, r.Status, models.ErrConflict))
+		return
+	}
+	ctx := c.Request.Context()
+	if err := s.autos.ResetRun(ctx, r.ID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.engine.RetryRun(ctx, *r); err != nil {
+		if rerr := s.autos.SetRunStatus(ctx, r.ID, models.RunFailed, r.Error, r.FinishedAt); rerr != nil {
+			s.logger.ErrorContext(ctx, "restore run status after failed retry", "run_id", r.ID, "error", rerr)
+		}
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": r.ID, "status": models.RunRunning})
+}

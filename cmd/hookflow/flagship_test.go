@@ -1,0 +1,332 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/models"
+)
+
+// slackReceiver stands in for a Slack incoming webhook: it records the messages and
+// answers with its script of codes (429s carry Retry-After: 1).
+type slackReceiver struct {
+	*receiver
+}
+
+func (s slackReceiver) texts() []string {
+	var out []string
+	for _, r := range s.requests() {
+		var m struct{ Text string }
+		_ = json.Unmarshal(r.Body, &m)
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+func newSlack(t *testing.T, codes ...int) slackReceiver {
+	r := &receiver{codes: codes}
+	r.Server = newRawServer(t, func(w http.ResponseWriter, code int) {
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		w.WriteHeader(code)
+		if code == 200 {
+			fmt.Fprint(w, "ok")
+		} else {
+			fmt.Fprint(w, "rate_limited")
+		}
+	}, r)
+	return slackReceiver{r}
+}
+
+func (s *stack) createAutomation(body string) models.Automation {
+	s.t.Helper()
+	var a models.Automation
+	var e apiError
+	if code := s.do("POST", "/v1/automations", body, &a); code != http.StatusCreated {
+		s.do("POST", "/v1/automations", body, &e)
+		s.t.Fatalf("create automation: %d %+v", code, e)
+	}
+	return a
+}
+
+func (s *stack) member(id string) models.Member {
+	s.t.Helper()
+	var m models.Member
+	s.do("GET", "/v1/loyalty/members/"+id, nil, &m)
+	return m
+}
+
+func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.Run {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var ev struct {
+		Runs []models.Run `json:"runs"`
+	}
+	for time.Now().Before(deadline) {
+		ev.Runs = nil
+		s.do("GET", "/v1/events/"+eventID, nil, &ev)
+		if len(ev.Runs) == n {
+			done := true
+			for _, r := range ev.Runs {
+				done = done && (r.Status == models.RunSucceeded || r.Status == models.RunFailed)
+			}
+			if done {
+				return ev.Runs
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("event %s: runs %+v not finished after %s (want %d)", eventID, ev.Runs, timeout, n)
+	return nil
+}
+
+const awardAutomation = `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"event.data.rating >= 4"},
+ "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer.id }}",
+   "customer_name":"{{ .event.data.customer.name }}","points":{"$expr":"event.data.rating * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
+
+func notifyAutomation(slackURL string) string {
+	return `{"name":"Tell Slack about tiers","trigger":{"event_type":"loyalty.tier_changed"},
+ "steps":[{"id":"notify","action":"slack.post","params":{"webhook_url":"` + slackURL + `","text":"{{ .event.data.customer_name }} reached {{ .event.data.tier }}"}}]}`
+}
+
+func review(id string, rating int) map[string]any {
+	return map[string]any{"type": "review.created", "id": id, "data": map[string]any{
+		"review_id": id, "rating": rating, "customer": map[string]any{"id": "cus_ann", "name": "Ann"}}}
+}
+
+// TestFlagshipScenario: review → points → tier change → Slack, with a CRM endpoint
+// receiving every review, on the embedded Temporal server and real Postgres.
+func TestFlagshipScenario(t *testing.T) {
+	s := newStack(t)
+	if code := s.do("PUT", "/v1/loyalty/tiers", `{"tiers":[{"name":"Bronze","min_points":0},{"name":"Gold","min_points":150}]}`, nil); code != 200 {
+		t.Fatalf("set tiers: %d", code)
+	}
+	crm := newReceiver(t, 200)
+	ep := s.createEndpoint(crm.URL, "review.created")
+	slack := newSlack(t, 429, 200)
+	s.createAutomation(awardAutomation)
+	s.createAutomation(notifyAutomation(slack.URL))
+
+	var evs []accepted
+	for i := 1; i <= 3; i++ {
+		ev := s.sendEvent(review(fmt.Sprintf("rev-%d", i), 5))
+		evs = append(evs, ev)
+		runs := s.waitRuns(ev.ID, 1, 30*time.Second)
+		if runs[0].Status != models.RunSucceeded {
+			t.Fatalf("review %d run %s: %+v", i, runs[0].Status, runs[0].Steps)
+		}
+	}
+	// The same review again: a duplicate, nothing new.
+	if dup := s.sendEvent(review("rev-3", 5)); !dup.Duplicate || dup.ID != evs[2].ID {
+		t.Errorf("re-sent review: %+v", dup)
+	}
+	// A poor review earns nothing.
+	low := s.sendEvent(review("rev-low", 2))
+	s.waitDeliveries(low.ID, 1, 20*time.Second)
+
+	s.recordHistory("event/ws_default/id:rev-3", "event_flagship_review")
+	if runs := s.waitRuns(evs[2].ID, 1, time.Second); len(runs) == 1 {
+		s.recordHistory(runs[0].WorkflowID, "run_flagship_award")
+	}
+	m := s.member("cus_ann")
+	if m.LifetimePoints != 150 || m.Balance != 150 || m.Tier != "Gold" || m.Name != "Ann" {
+		t.Errorf("member = %+v, want 150 points, Gold", m)
+	}
+	var ledger struct{ Data []models.LedgerEntry }
+	s.do("GET", "/v1/loyalty/members/cus_ann/ledger", nil, &ledger)
+	if len(ledger.Data) != 3 {
+		t.Errorf("ledger has %d entries, want 3", len(ledger.Data))
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for len(slack.requests()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // nothing more may arrive
+	texts := slack.texts()
+	if len(texts) != 2 || texts[1] != "Ann reached Gold" {
+		t.Errorf("slack got %q, want one 429 then one \"Ann reached Gold\"", texts)
+	}
+	reqs := slack.requests()
+	if len(reqs) == 2 {
+		if gap := reqs[1].At.Sub(reqs[0].At); gap < 900*time.Millisecond {
+			t.Errorf("retry after the 429 came %s later, want ≥ 1s (Retry-After)", gap)
+		}
+	}
+
+	var tierEvents struct{ Data []models.Event }
+	s.do("GET", "/v1/events?limit=250", nil, &tierEvents)
+	n := 0
+	for _, e := range tierEvents.Data {
+		if e.Type == "loyalty.tier_changed" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d loyalty.tier_changed events, want exactly 1", n)
+	}
+
+	crmReqs := crm.requests()
+	if len(crmReqs) != 4 {
+		t.Errorf("CRM got %d deliveries, want 4 (three 5-star reviews and the poor one)", len(crmReqs))
+	}
+	for _, r := range crmReqs {
+		if err := signing.Verify(ep.Secret, r.Header, r.Body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("CRM delivery not signed correctly: %v", err)
+		}
+	}
+}
+
+// TestRunSurvivesWorkerRestart: the worker goes away between "award points" and
+// "post to Slack"; when it is back the run finishes with points awarded once and
+// Slack told once.
+func TestRunSurvivesWorkerRestart(t *testing.T) {
+	s := newStack(t)
+	slack := newSlack(t, 200)
+	s.createAutomation(`{"name":"award then tell","trigger":{"event_type":"review.created"},"steps":[
+	 {"id":"award","action":"loyalty.award_points","params":{"customer_id":"cus_bob","customer_name":"Bob","points":10}},
+	 {"id":"pause","action":"delay","params":{"duration":"2s"}},
+	 {"id":"notify","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"{{ .steps.award.customer_name }} has {{ .steps.award.balance }} points"}}]}`)
+	ev := s.sendEvent(map[string]any{"type": "review.created", "data": map[string]any{"rating": 5}})
+
+	deadline := time.Now().Add(20 * time.Second)
+	for s.member("cus_bob").Balance == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stopWorker()
+	time.Sleep(3 * time.Second) // the delay ends while no worker is polling
+	if n := len(slack.requests()); n != 0 {
+		t.Fatalf("slack told %d times while the worker was down", n)
+	}
+	s.startWorker()
+	runs := s.waitRuns(ev.ID, 1, 30*time.Second)
+	if runs[0].Status != models.RunSucceeded {
+		t.Fatalf("run %s: %+v", runs[0].Status, runs[0].Steps)
+	}
+	s.recordHistory(runs[0].WorkflowID, "run_award_delay_slack")
+	if m := s.member("cus_bob"); m.Balance != 10 {
+		t.Errorf("balance %d, want 10 (awarded once)", m.Balance)
+	}
+	if texts := slack.texts(); len(texts) != 1 || texts[0] != "Bob has 10 points" {
+		t.Errorf("slack got %q, want once \"Bob has 10 points\"", texts)
+	}
+}
+
+// TestBadAutomations: definitions that cannot run are refused with a message that
+// names the step, the field and the position.
+func TestBadAutomations(t *testing.T) {
+	s := newStack(t)
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown action", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"one","action":"slak.post","params":{}}]}`,
+			[]string{"steps[0]", `"one"`, "action", "slak.post"}},
+		{"bad template", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"one","action":"slack.post","params":{"webhook_url":"https://x","text":"{{ .event.data.x "}}]}`,
+			[]string{"steps[0]", "params.text", "1:"}},
+		{"cel error", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"one","action":"loyalty.award_points","params":{"customer_id":"c","points":{"$expr":"evnt.data.rating * 10"}}}]}`,
+			[]string{"steps[0]", "params.points", "1:1", "evnt"}},
+		{"duplicate id", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"one","action":"event.emit","params":{"type":"a.c"}},{"id":"one","action":"event.emit","params":{"type":"a.d"}}]}`,
+			[]string{"steps[1]", "id", "one"}},
+		{"later step", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"one","action":"event.emit","params":{"type":"a.c","data":{"x":"{{ .steps.two.y }}"}}},{"id":"two","action":"event.emit","params":{"type":"a.d"}}]}`,
+			[]string{"steps[0]", "params.data.x", "two"}},
+		{"bad filter", `{"name":"x","trigger":{"event_type":"a.b","filter":"event.data.x >"},"steps":[{"id":"one","action":"event.emit","params":{"type":"a.c"}}]}`,
+			[]string{"trigger.filter", "1:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e apiError
+			if code := s.do("POST", "/v1/automations", tt.body, &e); code != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400 (%+v)", code, e)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(e.Error.Message, w) {
+					t.Errorf("message %q lacks %q", e.Error.Message, w)
+				}
+			}
+		})
+	}
+	var list struct{ Data []json.RawMessage }
+	s.do("GET", "/v1/automations", nil, &list)
+	if len(list.Data) != 0 {
+		t.Errorf("%d automations saved from bad requests", len(list.Data))
+	}
+}
+
+// TestChainDepthLimit: an automation that emits its own trigger stops at depth 8
+// with a visible error instead of looping.
+func TestChainDepthLimit(t *testing.T) {
+	s := newStack(t)
+	a := s.createAutomation(`{"name":"loop","trigger":{"event_type":"loop.tick"},"steps":[{"id":"again","action":"event.emit","params":{"type":"loop.tick","data":{"n":{"$expr":"event.depth"}}}}]}`)
+	s.sendEvent(map[string]any{"type": "loop.tick"})
+	deadline := time.Now().Add(60 * time.Second)
+	var failed *models.Run
+	for failed == nil && time.Now().Before(deadline) {
+		var runs struct{ Data []models.Run }
+		s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
+		for i := range runs.Data {
+			if runs.Data[i].Status == models.RunFailed {
+				failed = &runs.Data[i]
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if failed == nil {
+		t.Fatal("no run failed: the chain did not stop")
+	}
+	if !strings.Contains(failed.Error, "chain depth") || failed.Steps[0].Status != models.RunFailed {
+		t.Errorf("failed run: %q %+v", failed.Error, failed.Steps)
+	}
+	var runs struct{ Data []models.Run }
+	s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
+	if len(runs.Data) != 9 { // depths 0..8
+		t.Errorf("%d runs, want 9 (depth 0 to 8)", len(runs.Data))
+	}
+}
+
+// TestAutomationDryRun: /test renders params and writes nothing.
+func TestAutomationDryRun(t *testing.T) {
+	s := newStack(t)
+	crm := newReceiver(t, 200)
+	s.createEndpoint(crm.URL)
+	a := s.createAutomation(awardAutomation)
+	var res struct {
+		Matched bool
+		Steps   []struct {
+			ID      string
+			Params  map[string]any
+			Skipped bool
+		}
+	}
+	body := `{"event":{"type":"review.created","data":{"rating":5,"review_id":"r1","customer":{"id":"cus_ann","name":"Ann"}}}}`
+	if code := s.do("POST", "/v1/automations/"+a.ID+"/test", body, &res); code != 200 {
+		t.Fatalf("test: %d", code)
+	}
+	if !res.Matched || len(res.Steps) != 1 {
+		t.Fatalf("test result %+v", res)
+	}
+	p := res.Steps[0].Params
+	if p["customer_id"] != "cus_ann" || p["customer_name"] != "Ann" || p["points"] != 50.0 || p["reason"] != "review r1" {
+		t.Errorf("rendered params %v", p)
+	}
+	s.do("POST", "/v1/automations/"+a.ID+"/test", `{"event":{"type":"review.created","data":{"rating":1}}}`, &res)
+	if res.Matched {
+		t.Error("a rating-1 review matched the rating >= 4 filter")
+	}
+	time.Sleep(500 * time.Millisecond)
+	var e apiError
+	if code := s.do("GET", "/v1/loyalty/members/cus_ann", nil, &e); code != http.StatusNotFound {
+		t.Errorf("member exists after a dry run: %d", code)
+	}
+	var evs struct{ Data []json.RawMessage }
+	s.do("GET", "/v1/events", nil, &evs)
+	if len(evs.Data) != 0 || len(crm.requests()) != 0 {
+		t.Errorf("dry run made %d events and %d deliveries", len(evs.Data), len(crm.requests()))
+	}
+}

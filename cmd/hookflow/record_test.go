@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// recordHistory saves a finished workflow's history as JSON into the directory named
+// by HOOKFLOW_RECORD_HISTORIES (e.g. ../../workflows/testdata), where the replay test
+// picks it up. Without the variable it does nothing: recording is a deliberate act
+// when a workflow changes shape.
+func (s *stack) recordHistory(workflowID, name string) {
+	s.t.Helper()
+	dir := os.Getenv("HOOKFLOW_RECORD_HISTORIES")
+	if dir == "" {
+		return
+	}
+	it := s.client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			s.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("recorded %s (%d events)", name, len(h.Events))
+}
