@@ -330,3 +330,50 @@ func TestAutomationDryRun(t *testing.T) {
 		t.Errorf("dry run made %d events and %d deliveries", len(evs.Data), len(crm.requests()))
 	}
 }
+
+// TestRunRetryAndVersions: a run whose Slack step fails for good is retried over the
+// API after the fix and resumes at that step (points are not awarded again); an
+// update bumps the version and the run keeps the version it started with.
+func TestRunRetryAndVersions(t *testing.T) {
+	s := newStack(t)
+	slack := newSlack(t, 404, 200)
+	a := s.createAutomation(`{"name":"award then tell","trigger":{"event_type":"order.placed"},"steps":[
+	 {"id":"award","action":"loyalty.award_points","params":{"customer_id":"cus_cy","points":5}},
+	 {"id":"notify","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"{{ .steps.award.balance }}"}}]}`)
+	if a.Version != 1 {
+		t.Errorf("new automation version %d, want 1", a.Version)
+	}
+	ev := s.sendEvent(map[string]any{"type": "order.placed"})
+	run := s.waitRuns(ev.ID, 1, 30*time.Second)[0]
+	if run.Status != models.RunFailed || run.Steps[1].Status != models.RunFailed || !strings.Contains(run.Steps[1].Error, "404") {
+		t.Fatalf("run %s, steps %+v: want the notify step failed with the 404", run.Status, run.Steps)
+	}
+	var patched models.Automation
+	if code := s.do("PATCH", "/v1/automations/"+a.ID, `{"name":"renamed"}`, &patched); code != 200 || patched.Version != 2 {
+		t.Errorf("PATCH: %d version %d, want 200 and version 2", code, patched.Version)
+	}
+	if code := s.do("POST", "/v1/runs/"+run.ID+"/retry", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("retry: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var got models.Run
+	for time.Now().Before(deadline) {
+		s.do("GET", "/v1/runs/"+run.ID, nil, &got)
+		if got.Status == models.RunSucceeded {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.Status != models.RunSucceeded || got.AutomationVersion != 1 {
+		t.Fatalf("after retry: %s (version %d), want succeeded on version 1", got.Status, got.AutomationVersion)
+	}
+	if m := s.member("cus_cy"); m.Balance != 5 {
+		t.Errorf("balance %d after the retry, want 5 (award not repeated)", m.Balance)
+	}
+	if texts := slack.texts(); len(texts) != 2 || texts[1] != "5" {
+		t.Errorf("slack got %q", texts)
+	}
+	if code := s.do("POST", "/v1/runs/"+run.ID+"/retry", nil, nil); code != http.StatusConflict {
+		t.Errorf("retry of a succeeded run: %d, want 409", code)
+	}
+}
