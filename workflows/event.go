@@ -40,13 +40,16 @@ type EventWorkflowResult struct {
 // a is a nil receiver used only to name activity methods; Temporal resolves them by name.
 var a *activities.Activities
 
-func prepareOptions(ctx workflow.Context) workflow.Context {
+// localOptions is for the bookkeeping local activities (recording, planning, loading
+// runs): database work that retries quickly until the database answers.
+func localOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    200 * time.Millisecond,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
+			InitialInterval:        200 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStepFailed},
 		},
 	})
 }
@@ -73,7 +76,7 @@ func deliverOptions(ctx workflow.Context) workflow.Context {
 func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowResult, error) {
 	res := EventWorkflowResult{EventID: in.Event.ID}
 	var plan activities.PrepareEventResult
-	err := workflow.ExecuteLocalActivity(prepareOptions(ctx), a.PrepareEvent, activities.PrepareEventInput{
+	err := workflow.ExecuteLocalActivity(localOptions(ctx), a.PrepareEvent, activities.PrepareEventInput{
 		Event:          in.Event,
 		DedupKey:       in.DedupKey,
 		OnlyEndpointID: in.OnlyEndpointID,

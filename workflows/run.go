@@ -23,18 +23,6 @@ type RunWorkflowResult struct {
 	Outputs map[string]any
 }
 
-func runLocalOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        200 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStepFailed},
-		},
-	})
-}
-
 // stepOptions: the activity applies each action's own schedule through
 // NextRetryDelay and decides when to give up; the policy only covers attempts that
 // never reported back (a worker that died mid-step).
@@ -56,7 +44,7 @@ func stepOptions(ctx workflow.Context) workflow.Context {
 func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkflowResult, error) {
 	res := RunWorkflowResult{RunID: in.RunID}
 	var run activities.LoadRunResult
-	if err := workflow.ExecuteLocalActivity(runLocalOptions(ctx), a.LoadRun, activities.LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), a.LoadRun, activities.LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
 		return res, fmt.Errorf("load run %s: %w", in.RunID, err)
 	}
 	outputs := run.Outputs
@@ -70,7 +58,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}).Get(ctx, &r)
 		if err != nil {
 			msg := rootMessage(err)
-			_ = workflow.ExecuteLocalActivity(runLocalOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
+			_ = workflow.ExecuteLocalActivity(localOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
 			return res, temporal.NewNonRetryableApplicationError(msg, "RunFailed", nil)
 		}
 		if r.Delay > 0 {
@@ -83,7 +71,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}
 	}
 	res.Outputs = outputs
-	if err := workflow.ExecuteLocalActivity(runLocalOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	return res, nil

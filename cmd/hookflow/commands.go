@@ -135,24 +135,15 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := parseFlags(fs, args, stdout, helpServer); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.RoleServer, getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
-	st, err := openMigrated(ctx, cfg, logger)
+	cfg, logger, st, c, err := connect(ctx, config.RoleServer, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	defer c.Close()
 	if err := ensureAPIKey(ctx, st, cfg.APIKey); err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	srv, err := newAPIServer(cfg, st, c, logger, false)
 	if err != nil {
 		return err
@@ -182,20 +173,11 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := parseFlags(fs, args, stdout, helpWorker); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.RoleWorker, getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
-	st, err := openMigrated(ctx, cfg, logger)
+	cfg, logger, st, c, err := connect(ctx, config.RoleWorker, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := dialTemporal(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
 	defer c.Close()
 	w, err := newWorker(cfg, c, st, logger)
 	if err != nil {

@@ -199,14 +199,26 @@ func serveHTTP(srv *http.Server, logger *slog.Logger) (func(time.Duration), erro
 	}, nil
 }
 
-func openMigrated(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*store.Store, error) {
+// connect is the start of `server` and `worker`: configuration, logger, a migrated
+// database and a Temporal client. The caller closes the store and the client.
+func connect(ctx context.Context, role config.Role, getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, *store.Store, client.Client, error) {
+	cfg, err := config.Load(role, getenv)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	logger := newLogger(cfg, stderr)
 	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
 	if err := st.CheckMigrated(ctx); err != nil {
 		st.Close()
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
-	return st, nil
+	c, err := dialTemporal(ctx, cfg, logger)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, nil, err
+	}
+	return cfg, logger, st, c, nil
 }

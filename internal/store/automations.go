@@ -151,19 +151,9 @@ func (s *Store) GetAutomationVersion(ctx context.Context, workspaceID, id string
 
 // ListAutomations pages through a workspace's automations by id.
 func (s *Store) ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error) {
-	page = page.Normalize()
-	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
-	if page.Cursor != "" {
-		q = q.Where("id > ?", page.Cursor)
-	}
-	var rows []automationRow
-	if err := q.Order("id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r automationRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "list automations")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	out := make([]models.Automation, 0, len(rows))
 	for _, r := range rows {
@@ -320,19 +310,10 @@ func (s *Store) GetRunByID(ctx context.Context, id string) (*models.Run, error) 
 
 // ListRuns pages through an automation's runs, newest first.
 func (s *Store) ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error) {
-	page = page.Normalize()
 	q := s.db.WithContext(ctx).Where("workspace_id = ? AND automation_id = ?", workspaceID, automationID)
-	if page.Cursor != "" {
-		q = q.Where("id < ?", page.Cursor)
-	}
-	var rows []runRow
-	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(q, page, true, func(r runRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "list runs")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	runs, err := s.withSteps(ctx, rows)
 	return runs, next, err

@@ -109,19 +109,10 @@ func (s *Store) GetMember(ctx context.Context, workspaceID, customerID string) (
 
 // Ledger pages through a member's entries, newest first.
 func (s *Store) Ledger(ctx context.Context, workspaceID, customerID string, page models.Page) ([]models.LedgerEntry, string, error) {
-	page = page.Normalize()
 	q := s.db.WithContext(ctx).Where("workspace_id = ? AND customer_id = ?", workspaceID, customerID)
-	if page.Cursor != "" {
-		q = q.Where("id < ?", page.Cursor)
-	}
-	var rows []ledgerRow
-	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(q, page, true, func(r ledgerRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "ledger")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	out := make([]models.LedgerEntry, 0, len(rows))
 	for _, r := range rows {

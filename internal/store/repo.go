@@ -13,6 +13,34 @@ import (
 	"github.com/hookflow/hookflow/models"
 )
 
+// keyset reads one page of q ordered by id (ascending, or newest first), fetching
+// one row more than the page to know whether another page follows; the cursor is
+// the last id returned.
+func keyset[R any](q *gorm.DB, page models.Page, newestFirst bool, id func(R) string) ([]R, string, error) {
+	page = page.Normalize()
+	order := "id"
+	if page.Cursor != "" {
+		if newestFirst {
+			q = q.Where("id < ?", page.Cursor)
+		} else {
+			q = q.Where("id > ?", page.Cursor)
+		}
+	}
+	if newestFirst {
+		order = "id DESC"
+	}
+	var rows []R
+	if err := q.Order(order).Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > page.Limit {
+		rows = rows[:page.Limit]
+		next = id(rows[len(rows)-1])
+	}
+	return rows, next, nil
+}
+
 // CreateWorkspace inserts w.
 func (s *Store) CreateWorkspace(ctx context.Context, w *models.Workspace) error {
 	r := workspaceRow{ID: w.ID, Name: w.Name, CreatedAt: ts(w.CreatedAt)}
@@ -101,19 +129,9 @@ func (s *Store) GetEndpoint(ctx context.Context, workspaceID, id string) (*model
 
 // ListEndpoints pages through a workspace's endpoints by id, oldest first.
 func (s *Store) ListEndpoints(ctx context.Context, workspaceID string, page models.Page) ([]models.Endpoint, string, error) {
-	page = page.Normalize()
-	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
-	if page.Cursor != "" {
-		q = q.Where("id > ?", page.Cursor)
-	}
-	var rows []endpointRow
-	if err := q.Order("id").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r endpointRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "list endpoints")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	out := make([]models.Endpoint, 0, len(rows))
 	for _, r := range rows {
@@ -253,19 +271,9 @@ func (s *Store) EventByDedupKey(ctx context.Context, workspaceID, dedupKey strin
 
 // ListEvents pages through a workspace's events, newest first.
 func (s *Store) ListEvents(ctx context.Context, workspaceID string, page models.Page) ([]models.Event, string, error) {
-	page = page.Normalize()
-	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
-	if page.Cursor != "" {
-		q = q.Where("id < ?", page.Cursor)
-	}
-	var rows []eventRow
-	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, true, func(r eventRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "list events")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	out := make([]models.Event, 0, len(rows))
 	for _, r := range rows {
@@ -345,7 +353,6 @@ func (s *Store) GetDeliveryByID(ctx context.Context, id string) (*models.Deliver
 
 // ListDeliveries pages through a workspace's deliveries, newest first.
 func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f models.DeliveryFilter, page models.Page) ([]models.Delivery, string, error) {
-	page = page.Normalize()
 	q := s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID)
 	if f.EndpointID != "" {
 		q = q.Where("endpoint_id = ?", f.EndpointID)
@@ -356,17 +363,9 @@ func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f models
 	if f.Status != "" {
 		q = q.Where("status = ?", string(f.Status))
 	}
-	if page.Cursor != "" {
-		q = q.Where("id < ?", page.Cursor)
-	}
-	var rows []deliveryRow
-	if err := q.Order("id DESC").Limit(page.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := keyset(q, page, true, func(r deliveryRow) string { return r.ID })
+	if err != nil {
 		return nil, "", translate(err, "list deliveries")
-	}
-	next := ""
-	if len(rows) > page.Limit {
-		rows = rows[:page.Limit]
-		next = rows[len(rows)-1].ID
 	}
 	out := make([]models.Delivery, 0, len(rows))
 	for _, r := range rows {
