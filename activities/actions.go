@@ -27,9 +27,14 @@ type StepContext struct {
 	StepID      string
 	EventID     string
 	// Depth is the chain depth of the event that started the run.
-	Depth   int
-	Attempt int
-	Key     string
+	Depth     int
+	EventType string
+	// Attempt is this try (1-based); MaxAttempts is when the step gives up.
+	Attempt     int
+	MaxAttempts int
+	Key         string
+	// SigningSecret is the automation's secret for signing outbound requests.
+	SigningSecret string
 }
 
 // Action is one kind of automation step. Adding an action is one file with a type

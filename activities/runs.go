@@ -271,9 +271,14 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	if err := a.autos.Store.SetRunStep(ctx, run.ID, in.Index, step); err != nil {
 		return RunStepResult{}, err
 	}
+	schedule := internalSchedule
+	if act.Retry() == RetryHTTP {
+		schedule = a.schedule
+	}
 	sc := StepContext{
-		WorkspaceID: run.WorkspaceID, RunID: run.ID, StepID: step.ID, EventID: run.EventID,
-		Depth: in.Event.Depth, Attempt: attempt, Key: run.ID + ":" + step.ID,
+		WorkspaceID: run.WorkspaceID, RunID: run.ID, StepID: step.ID, EventID: run.EventID, EventType: in.Event.Type,
+		Depth: in.Event.Depth, Attempt: attempt, MaxAttempts: len(schedule), Key: run.ID + ":" + step.ID,
+		SigningSecret: au.SigningSecret,
 	}
 	out, runErr := act.Run(ctx, sc, params)
 	if runErr == nil {
@@ -286,10 +291,6 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	}
 
 	var fe *finalError
-	schedule := internalSchedule
-	if act.Retry() == RetryHTTP {
-		schedule = a.schedule
-	}
 	if errors.As(runErr, &fe) || attempt >= len(schedule) {
 		if !errors.As(runErr, &fe) {
 			runErr = fmt.Errorf("%w; gave up after %d attempts", runErr, attempt)

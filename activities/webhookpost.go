@@ -3,21 +3,39 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/models"
 )
 
 // WebhookPost is `webhook.post` {"url","body"?,"headers"?,"secret"?}: a POST to any
-// URL through the SSRF guard, with Standard Webhooks headers (webhook-id is the run
-// and step, stable across retries) signed with params.secret when given. The answer
-// follows the delivery contract: 2xx succeeds, 4xx other than 408/425/429 is final,
-// the rest retries on the delivery schedule.
+// URL through the SSRF guard with Standard Webhooks headers — webhook-id is the run
+// and step, stable across retries — signed with params.secret or else the
+// automation's signing secret. The answer follows the delivery contract: 2xx
+// succeeds, 4xx other than 408/425/429 is final, the rest retries on the delivery
+// schedule; every attempt is recorded.
 type WebhookPost struct {
 	Client *http.Client
+	// Deliveries records every attempt as a delivery whose target is the step
+	// (endpoint_id "step:<run>:<step>"), so webhook steps show up beside endpoint
+	// deliveries in GET /v1/deliveries with their attempts.
+	Deliveries DeliveryRecorder
 }
+
+// DeliveryRecorder is the part of the store that records deliveries and attempts.
+type DeliveryRecorder interface {
+	EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]models.Delivery, error)
+	RecordAttempt(ctx context.Context, deliveryID string, a *models.Attempt, status models.DeliveryStatus, next *time.Time) error
+}
+
+// StepTarget is the endpoint_id under which a step's deliveries are recorded.
+func StepTarget(runID, stepID string) string { return "step:" + runID + ":" + stepID }
 
 // Name implements Action.
 func (WebhookPost) Name() string { return "webhook.post" }
@@ -54,6 +72,9 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 		}
 	}
 	msgID := "msg_" + sc.Key
+	if secret == "" {
+		secret = sc.SigningSecret
+	}
 	if secret != "" {
 		sh, err := signing.Headers([]string{secret}, msgID, time.Now(), body)
 		if err != nil {
@@ -65,19 +86,59 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 	} else {
 		h.Set(signing.HeaderID, msgID)
 	}
+	start := time.Now().UTC()
 	status, answer, retryAfter, err := post(ctx, a.Client, url, body, h)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]any{"status": status, "response": answer}
+	var result error
+	outcome, dstatus := models.AttemptSucceeded, models.DeliverySucceeded
 	switch {
+	case errors.Is(err, netguard.ErrBlocked):
+		result, outcome = Final(err), models.AttemptBlocked
+	case err != nil:
+		result = err
 	case status >= 200 && status < 300:
-		return out, nil
 	case isFinalStatus(status):
-		return nil, Final(fmt.Errorf("HTTP %d", status))
+		result = Final(fmt.Errorf("HTTP %d", status))
 	case retryAfter > 0:
-		return nil, RetryAfter(fmt.Errorf("HTTP %d", status), retryAfter)
+		result = RetryAfter(fmt.Errorf("HTTP %d", status), retryAfter)
 	default:
-		return nil, fmt.Errorf("HTTP %d", status)
+		result = fmt.Errorf("HTTP %d", status)
 	}
+	if result != nil {
+		var fe *finalError
+		switch {
+		case outcome == models.AttemptBlocked:
+			dstatus = models.DeliveryFailed
+		case errors.As(result, &fe) || sc.Attempt >= sc.MaxAttempts:
+			outcome, dstatus = models.AttemptFailed, models.DeliveryFailed
+		default:
+			outcome, dstatus = models.AttemptRetrying, models.DeliveryPending
+		}
+	}
+	a.record(ctx, sc, msgID, start, status, answer, err, outcome, dstatus)
+	if result != nil {
+		return nil, result
+	}
+	return out, nil
+}
+
+// record writes the attempt; a failure to record is logged by the caller's step
+// error, not retried: the request has been made.
+func (a WebhookPost) record(ctx context.Context, sc StepContext, msgID string, at time.Time, status int, answer string, sendErr error,
+	outcome models.AttemptOutcome, dstatus models.DeliveryStatus) {
+	if a.Deliveries == nil {
+		return
+	}
+	ds, err := a.Deliveries.EnsureDeliveries(ctx, []models.Delivery{{
+		ID: ids.New(ids.Delivery), WorkspaceID: sc.WorkspaceID, EventID: sc.EventID, EventType: sc.EventType,
+		EndpointID: StepTarget(sc.RunID, sc.StepID), MessageID: msgID, Status: models.DeliveryPending, CreatedAt: at, UpdatedAt: at,
+	}})
+	if err != nil || len(ds) != 1 {
+		return
+	}
+	rec := &models.Attempt{At: at, DurationMS: time.Since(at).Milliseconds(), StatusCode: status, ResponseExcerpt: answer, Outcome: outcome}
+	if sendErr != nil {
+		rec.Error = sendErr.Error()
+	}
+	_ = a.Deliveries.RecordAttempt(ctx, ds[0].ID, rec, dstatus, nil)
 }

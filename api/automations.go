@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/automation"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -56,7 +57,13 @@ func (s *Server) createAutomation(c *gin.Context) {
 		return
 	}
 	now := s.cfg.Now()
-	a := &models.Automation{ID: ids.New(ids.Automation), WorkspaceID: workspace(c), Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+	secret, err := signing.NewSecret()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	a := &models.Automation{ID: ids.New(ids.Automation), WorkspaceID: workspace(c), Enabled: true, Version: 1,
+		SigningSecret: secret, CreatedAt: now, UpdatedAt: now}
 	applyAutomation(a, req)
 	if req.Trigger == nil || req.Steps == nil || req.Name == nil {
 		s.fail(c, models.Invalid("", "name, trigger and steps are required"))

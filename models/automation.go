@@ -8,15 +8,18 @@ import (
 // Automation is a trigger→action rule: when an event matches Trigger, its Steps run
 // in order as one durable run.
 type Automation struct {
-	ID          string    `json:"id"`
-	WorkspaceID string    `json:"workspace_id"`
-	Name        string    `json:"name"`
-	Enabled     bool      `json:"enabled"`
-	Trigger     Trigger   `json:"trigger"`
-	Steps       []Step    `json:"steps"`
-	Version     int       `json:"version"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string  `json:"id"`
+	WorkspaceID string  `json:"workspace_id"`
+	Name        string  `json:"name"`
+	Enabled     bool    `json:"enabled"`
+	Trigger     Trigger `json:"trigger"`
+	Steps       []Step  `json:"steps"`
+	Version     int     `json:"version"`
+	// SigningSecret signs the requests of the automation's webhook.post steps
+	// (Standard Webhooks), unless a step gives its own params.secret.
+	SigningSecret string    `json:"signing_secret,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Trigger says which events start an automation: their type, optionally their

@@ -43,9 +43,18 @@ func seedDemo(ctx context.Context, st *store.Store, base string) (bool, error) {
 	if err := st.CreateEndpoint(ctx, crm); err != nil {
 		return false, err
 	}
+	awardSecret, err := signing.NewSecret()
+	if err != nil {
+		return false, err
+	}
+	notifySecret, err := signing.NewSecret()
+	if err != nil {
+		return false, err
+	}
 	award := &models.Automation{
 		ID: ids.New(ids.Automation), WorkspaceID: ws, Name: demoMarker, Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now,
-		Trigger: models.Trigger{EventType: "review.created", Filter: "event.data.rating >= 4"},
+		SigningSecret: awardSecret,
+		Trigger:       models.Trigger{EventType: "review.created", Filter: "event.data.rating >= 4"},
 		Steps: []models.Step{{ID: "award", Action: "loyalty.award_points", Params: mustRaw(map[string]any{
 			"customer_id":   "{{ .event.data.customer.id }}",
 			"customer_name": "{{ .event.data.customer.name }}",
@@ -55,7 +64,8 @@ func seedDemo(ctx context.Context, st *store.Store, base string) (bool, error) {
 	}
 	notify := &models.Automation{
 		ID: ids.New(ids.Automation), WorkspaceID: ws, Name: "Demo: tell Slack about tiers", Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now,
-		Trigger: models.Trigger{EventType: "loyalty.tier_changed"},
+		SigningSecret: notifySecret,
+		Trigger:       models.Trigger{EventType: "loyalty.tier_changed"},
 		Steps: []models.Step{{ID: "notify", Action: "slack.post", Params: mustRaw(map[string]any{
 			"webhook_url": base + "/dev/inbox/slack",
 			"text":        "{{ .event.data.customer_name }} reached {{ .event.data.tier }}",

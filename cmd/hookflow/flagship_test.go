@@ -377,3 +377,43 @@ func TestRunRetryAndVersions(t *testing.T) {
 		t.Errorf("retry of a succeeded run: %d, want 409", code)
 	}
 }
+
+// TestWebhookStepRecordsAttempts: a webhook.post step follows the delivery contract:
+// retried on the schedule with one webhook-id, signed with the step's secret, and
+// every attempt recorded as a delivery of the step.
+func TestWebhookStepRecordsAttempts(t *testing.T) {
+	s := newStack(t)
+	crm := newReceiver(t, 500, 200)
+	erp := newReceiver(t, 200)
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	a := s.createAutomation(`{"name":"forward","trigger":{"event_type":"order.placed"},"steps":[
+	 {"id":"post","action":"webhook.post","params":{"url":"` + crm.URL + `","secret":"` + secret + `","body":{"order":"{{ .event.data.id }}","total":{"$expr":"event.data.total"}}}},
+	 {"id":"erp","action":"webhook.post","params":{"url":"` + erp.URL + `","body":{"order":"{{ .event.data.id }}"}}}]}`)
+	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"id": "o-1", "total": 12.5}})
+	run := s.waitRuns(ev.ID, 1, 30*time.Second)[0]
+	if run.Status != models.RunSucceeded {
+		t.Fatalf("run %s: %+v", run.Status, run.Steps)
+	}
+	reqs := crm.requests()
+	if len(reqs) != 2 || reqs[0].Header.Get("webhook-id") != reqs[1].Header.Get("webhook-id") {
+		t.Fatalf("receiver got %d requests (webhook-ids must match)", len(reqs))
+	}
+	if string(reqs[1].Body) != `{"order":"o-1","total":12.5}` {
+		t.Errorf("body %s", reqs[1].Body)
+	}
+	if err := signing.Verify(secret, reqs[1].Header, reqs[1].Body, time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("step delivery does not verify: %v", err)
+	}
+	if e := erp.requests(); len(e) != 1 || signing.Verify(a.SigningSecret, e[0].Header, e[0].Body, time.Now(), 5*time.Minute) != nil {
+		t.Errorf("a step without params.secret must be signed with the automation's secret (%d requests)", len(e))
+	}
+	var list struct{ Data []models.Delivery }
+	s.do("GET", "/v1/deliveries?endpoint_id=step:"+run.ID+":post", nil, &list)
+	if len(list.Data) != 1 {
+		t.Fatalf("%d deliveries recorded for the step, want 1", len(list.Data))
+	}
+	d := s.delivery(list.Data[0].ID)
+	if d.Status != models.DeliverySucceeded || len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 500 || d.Attempts[1].StatusCode != 200 {
+		t.Errorf("step delivery %s with attempts %+v", d.Status, d.Attempts)
+	}
+}

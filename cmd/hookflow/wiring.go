@@ -148,7 +148,7 @@ func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slo
 func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *activities.Registry {
 	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue))
 	return activities.NewRegistry(
-		activities.WebhookPost{Client: httpClient},
+		activities.WebhookPost{Client: httpClient, Deliveries: st},
 		activities.SlackPost{Client: httpClient},
 		activities.AwardPoints{Store: st, Emitter: emitter},
 		activities.Redeem{Store: st, Emitter: emitter},

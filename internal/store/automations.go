@@ -21,6 +21,7 @@ type automationRow struct {
 	TriggerSourceID  string
 	TriggerJSON      string `gorm:"column:trigger_json"`
 	StepsJSON        string `gorm:"column:steps_json"`
+	SigningSecret    string
 	Version          int
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
@@ -82,12 +83,12 @@ func fromAutomation(a *models.Automation) (automationRow, error) {
 	}
 	return automationRow{ID: a.ID, WorkspaceID: a.WorkspaceID, Name: a.Name, Enabled: a.Enabled,
 		TriggerEventType: a.Trigger.EventType, TriggerSourceID: a.Trigger.SourceID,
-		TriggerJSON: string(trig), StepsJSON: string(st), Version: a.Version,
+		TriggerJSON: string(trig), StepsJSON: string(st), SigningSecret: a.SigningSecret, Version: a.Version,
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}, nil
 }
 
 func toAutomation(r automationRow) (models.Automation, error) {
-	a := models.Automation{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, Version: r.Version,
+	a := models.Automation{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, Version: r.Version, SigningSecret: r.SigningSecret,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
 	if err := json.Unmarshal([]byte(r.TriggerJSON), &a.Trigger); err != nil {
 		return a, fmt.Errorf("automation %s trigger: %w", r.ID, err)

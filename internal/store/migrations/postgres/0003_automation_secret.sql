@@ -1,0 +1,1 @@
+ALTER TABLE automations ADD COLUMN signing_secret text NOT NULL DEFAULT '';
