@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+type sourceRow struct {
+	ID           string `gorm:"primaryKey"`
+	WorkspaceID  string
+	Name         string
+	Enabled      bool
+	Verification string
+	Secrets      string
+	EventType    string
+	EventID      string
+	MaxBodyBytes int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+func (sourceRow) TableName() string { return "sources" }
+
+func fromSource(src *models.Source) (sourceRow, error) {
+	r := sourceRow{ID: src.ID, WorkspaceID: src.WorkspaceID, Name: src.Name, Enabled: src.Enabled, MaxBodyBytes: src.MaxBodyBytes,
+		CreatedAt: ts(src.CreatedAt), UpdatedAt: ts(src.UpdatedAt)}
+	secrets := src.Secrets
+	if secrets == nil {
+		secrets = []models.Secret{}
+	}
+	for _, f := range []struct {
+		dst *string
+		v   any
+	}{{&r.Verification, src.Verification}, {&r.Secrets, secrets}, {&r.EventType, src.EventType}} {
+		b, err := json.Marshal(f.v)
+		if err != nil {
+			return r, err
+		}
+		*f.dst = string(b)
+	}
+	if src.EventID != nil {
+		b, err := json.Marshal(src.EventID)
+		if err != nil {
+			return r, err
+		}
+		r.EventID = string(b)
+	}
+	return r, nil
+}
+
+func toSource(r sourceRow) (models.Source, error) {
+	src := models.Source{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, MaxBodyBytes: r.MaxBodyBytes,
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+	if err := json.Unmarshal([]byte(r.Verification), &src.Verification); err != nil {
+		return src, fmt.Errorf("source %s verification: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Secrets), &src.Secrets); err != nil {
+		return src, fmt.Errorf("source %s secrets: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.EventType), &src.EventType); err != nil {
+		return src, fmt.Errorf("source %s event_type: %w", r.ID, err)
+	}
+	if r.EventID != "" {
+		src.EventID = &models.FieldRef{}
+		if err := json.Unmarshal([]byte(r.EventID), src.EventID); err != nil {
+			return src, fmt.Errorf("source %s event_id: %w", r.ID, err)
+		}
+	}
+	return src, nil
+}
+
+// CreateSource inserts src.
+func (s *Store) CreateSource(ctx context.Context, src *models.Source) error {
+	r, err := fromSource(src)
+	if err != nil {
+		return err
+	}
+	return translate(s.db.WithContext(ctx).Create(&r).Error, "create source")
+}
+
+// GetSource returns the workspace's source id.
+func (s *Store) GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error) {
+	var r sourceRow
+	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
+		return nil, translate(err, "source "+id)
+	}
+	src, err := toSource(r)
+	return &src, err
+}
+
+// SourceByID returns a source by id alone, for the public /hooks route.
+func (s *Store) SourceByID(ctx context.Context, id string) (*models.Source, error) {
+	var r sourceRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, translate(err, "source "+id)
+	}
+	src, err := toSource(r)
+	return &src, err
+}
+
+// ListSources pages through a workspace's sources by id.
+func (s *Store) ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error) {
+	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r sourceRow) string { return r.ID })
+	if err != nil {
+		return nil, "", translate(err, "list sources")
+	}
+	out := make([]models.Source, 0, len(rows))
+	for _, r := range rows {
+		src, err := toSource(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, src)
+	}
+	return out, next, nil
+}
+
+// UpdateSource writes src's mutable fields.
+func (s *Store) UpdateSource(ctx context.Context, src *models.Source) error {
+	r, err := fromSource(src)
+	if err != nil {
+		return err
+	}
+	res := s.db.WithContext(ctx).Model(&sourceRow{}).Where("workspace_id = ? AND id = ?", src.WorkspaceID, src.ID).
+		Select("name", "enabled", "verification", "secrets", "event_type", "event_id", "max_body_bytes", "updated_at").Updates(&r)
+	if res.Error != nil {
+		return translate(res.Error, "update source")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("source %s: %w", src.ID, models.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSource removes a source; its events stay.
+func (s *Store) DeleteSource(ctx context.Context, workspaceID, id string) error {
+	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&sourceRow{})
+	if res.Error != nil {
+		return translate(res.Error, "delete source")
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("source %s: %w", id, models.ErrNotFound)
+	}
+	return nil
+}
