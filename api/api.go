@@ -48,6 +48,7 @@ type FullStore interface {
 	Store
 	AutomationStore
 	LoyaltyStore
+	SourceStore
 }
 
 // Engine starts durable work: in production a Temporal client behind workflows.Starter.
@@ -69,6 +70,8 @@ type Config struct {
 	MaxEventBytes int64
 	// DevInbox mounts /dev/inbox (only `hookflow dev` sets it).
 	DevInbox bool
+	// PublicURL is the base of source URLs (<PublicURL>/hooks/src_…).
+	PublicURL string
 	// KnownAction reports whether an automation step's action exists.
 	KnownAction func(string) bool
 	// Now is injected by tests.
@@ -80,6 +83,7 @@ type Server struct {
 	store   Store
 	autos   AutomationStore
 	loyalty LoyaltyStore
+	sources SourceStore
 	engine  Engine
 	guard   *netguard.Guard
 	rules   *rules.Env
@@ -104,10 +108,13 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://127.0.0.1:8080"
+	}
 	if cfg.KnownAction == nil {
 		cfg.KnownAction = func(string) bool { return false }
 	}
-	s := &Server{store: store, autos: store, loyalty: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
+	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
 	if cfg.DevInbox {
 		s.inbox = newInbox(500)
 	}
@@ -139,7 +146,17 @@ func (s *Server) routes() *gin.Engine {
 		r.DELETE("/dev/inbox/:name", s.inboxClear)
 	}
 
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodGet} {
+		r.Handle(m, "/hooks/:source_id", s.hook)
+	}
+
 	v1 := r.Group("/v1", s.authenticate())
+	v1.POST("/sources", s.createSource)
+	v1.GET("/sources", s.listSources)
+	v1.GET("/sources/:id", s.getSource)
+	v1.PATCH("/sources/:id", s.patchSource)
+	v1.DELETE("/sources/:id", s.deleteSource)
+	v1.POST("/sources/:id/rotate-secret", s.rotateSourceSecret)
 	v1.POST("/api-keys", s.createAPIKey)
 	v1.GET("/api-keys", s.listAPIKeys)
 	v1.DELETE("/api-keys/:id", s.revokeAPIKey)

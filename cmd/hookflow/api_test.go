@@ -117,3 +117,5 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("%d events exist after only bad requests", len(list.Data))
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

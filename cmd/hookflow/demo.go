@@ -54,7 +54,7 @@ func seedDemo(ctx context.Context, st *store.Store, base string) (bool, error) {
 	award := &models.Automation{
 		ID: ids.New(ids.Automation), WorkspaceID: ws, Name: demoMarker, Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now,
 		SigningSecret: awardSecret,
-		Trigger:       models.Trigger{EventType: "review.created", Filter: "event.data.rating >= 4"},
+		Trigger:       models.Trigger{EventType: "review.created", Filter: "int(event.data.rating) >= 4"},
 		Steps: []models.Step{{ID: "award", Action: "loyalty.award_points", Params: mustRaw(map[string]any{
 			"customer_id":   "{{ .event.data.customer.id }}",
 			"customer_name": "{{ .event.data.customer.name }}",

@@ -86,9 +86,11 @@ func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.
 	return nil
 }
 
-const awardAutomation = `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"event.data.rating >= 4"},
- "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer.id }}",
-   "customer_name":"{{ .event.data.customer.name }}","points":{"$expr":"event.data.rating * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
+// awardAutomation is the flagship's first rule. int() makes it work the same for
+// JSON numbers and for form fields and query parameters, which arrive as text.
+const awardAutomation = `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"int(event.data.rating) >= 4"},
+ "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer_id }}",
+   "customer_name":"{{ .event.data.customer_name }}","points":{"$expr":"int(event.data.rating) * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
 
 func notifyAutomation(slackURL string) string {
 	return `{"name":"Tell Slack about tiers","trigger":{"event_type":"loyalty.tier_changed"},
@@ -97,7 +99,7 @@ func notifyAutomation(slackURL string) string {
 
 func review(id string, rating int) map[string]any {
 	return map[string]any{"type": "review.created", "id": id, "data": map[string]any{
-		"review_id": id, "rating": rating, "customer": map[string]any{"id": "cus_ann", "name": "Ann"}}}
+		"review_id": id, "rating": rating, "customer_id": "cus_ann", "customer_name": "Ann"}}
 }
 
 // TestFlagshipScenario: review → points → tier change → Slack, with a CRM endpoint
@@ -304,7 +306,7 @@ func TestAutomationDryRun(t *testing.T) {
 			Skipped bool
 		}
 	}
-	body := `{"event":{"type":"review.created","data":{"rating":5,"review_id":"r1","customer":{"id":"cus_ann","name":"Ann"}}}}`
+	body := `{"event":{"type":"review.created","data":{"rating":5,"review_id":"r1","customer_id":"cus_ann","customer_name":"Ann"}}}`
 	if code := s.do("POST", "/v1/automations/"+a.ID+"/test", body, &res); code != 200 {
 		t.Fatalf("test: %d", code)
 	}

@@ -166,6 +166,7 @@ func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *
 		MaxEventBytes: cfg.MaxEventBytes,
 		DevInbox:      devInbox,
 		KnownAction:   newRegistry(c, cfg, st, nil).Known,
+		PublicURL:     cfg.PublicURL,
 	})
 	return &http.Server{
 		Addr:              cfg.HTTPAddr,

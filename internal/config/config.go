@@ -43,6 +43,7 @@ type Config struct {
 	LogLevel          string
 	LogFormat         string
 	ShutdownGrace     time.Duration
+	PublicURL         string
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -66,6 +67,7 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		LogLevel:          get("HOOKFLOW_LOG_LEVEL", "info"),
 		LogFormat:         get("HOOKFLOW_LOG_FORMAT", map[Role]string{RoleDev: "text"}[role]),
 	}
+	c.PublicURL = get("HOOKFLOW_PUBLIC_URL", "http://"+c.HTTPAddr)
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
 	}

@@ -1,0 +1,439 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/inbound"
+	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/models"
+)
+
+// SourceStore is what the source routes and the doorbell need.
+type SourceStore interface {
+	CreateSource(ctx context.Context, src *models.Source) error
+	GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error)
+	SourceByID(ctx context.Context, id string) (*models.Source, error)
+	ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error)
+	UpdateSource(ctx context.Context, src *models.Source) error
+	DeleteSource(ctx context.Context, workspaceID, id string) error
+}
+
+// DefaultMaxHookBytes is the body limit of /hooks unless a source sets its own.
+const DefaultMaxHookBytes = 256 << 10
+
+type verificationRequest struct {
+	models.Verification
+	Secret string `json:"secret"`
+}
+
+type sourceRequest struct {
+	Name         *string              `json:"name"`
+	Enabled      *bool                `json:"enabled"`
+	Verification *verificationRequest `json:"verification"`
+	EventType    *models.FieldRef     `json:"event_type"`
+	EventID      *models.FieldRef     `json:"event_id"`
+	MaxBodyBytes *int64               `json:"max_body_bytes"`
+}
+
+type sourceResponse struct {
+	models.Source
+	URL    string `json:"url"`
+	Secret string `json:"secret,omitempty"`
+}
+
+func (s *Server) sourceURL(id string) string {
+	return strings.TrimRight(s.cfg.PublicURL, "/") + "/hooks/" + id
+}
+
+func newSourceSecret(scheme string) (string, error) {
+	if scheme == inbound.StandardWebhooks {
+		return signing.NewSecret()
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "src_sec_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func inboundConfig(src *models.Source, secrets []string) inbound.Config {
+	v := src.Verification
+	return inbound.Config{Scheme: v.Scheme, Secrets: secrets, Header: v.Header, Algorithm: v.Algorithm, Encoding: v.Encoding,
+		Prefix: v.Prefix, TimestampHeader: v.TimestampHeader, Tolerance: time.Duration(v.ToleranceSecs) * time.Second, Username: v.Username}
+}
+
+// applySource validates req and writes it onto src; it returns a secret given or
+// made for a new verification.
+func (s *Server) applySource(src *models.Source, req sourceRequest) (string, error) {
+	if req.Name != nil {
+		if strings.TrimSpace(*req.Name) == "" || len(*req.Name) > 200 {
+			return "", models.Invalid("name", "is required (at most 200 characters)")
+		}
+		src.Name = *req.Name
+	}
+	if req.Enabled != nil {
+		src.Enabled = *req.Enabled
+	}
+	if req.EventType != nil {
+		if !req.EventType.Valid() {
+			return "", models.Invalid("event_type", "give exactly one of header, path or value")
+		}
+		if req.EventType.Value != "" {
+			if err := models.ValidateEventType("event_type.value", req.EventType.Value); err != nil {
+				return "", err
+			}
+		}
+		src.EventType = *req.EventType
+	}
+	if req.EventID != nil {
+		if req.EventID.Value != "" || (req.EventID.Header == "") == (req.EventID.Path == "") {
+			return "", models.Invalid("event_id", "give exactly one of header or path")
+		}
+		src.EventID = req.EventID
+	}
+	if req.MaxBodyBytes != nil {
+		if *req.MaxBodyBytes < 0 || *req.MaxBodyBytes > 10<<20 {
+			return "", models.Invalid("max_body_bytes", "must be between 0 (default 256 KiB) and 10 MiB")
+		}
+		src.MaxBodyBytes = *req.MaxBodyBytes
+	}
+	secret := ""
+	if req.Verification != nil {
+		v := req.Verification
+		if v.Scheme == "" {
+			return "", models.Invalid("verification.scheme", "is required (standard-webhooks, github, stripe, shopify, slack, hmac, basic, token, or none)")
+		}
+		secret = v.Secret
+		if secret == "" && v.Scheme != inbound.None {
+			var err error
+			if secret, err = newSourceSecret(v.Scheme); err != nil {
+				return "", err
+			}
+		}
+		src.Verification = v.Verification
+		if _, err := inbound.New(inboundConfig(src, []string{secret})); err != nil {
+			return "", models.Invalid("verification", "%v", err)
+		}
+		src.Secrets = nil
+		if secret != "" {
+			src.Secrets = []models.Secret{{Value: secret, CreatedAt: s.cfg.Now()}}
+		}
+	}
+	return secret, nil
+}
+
+func (s *Server) createSource(c *gin.Context) {
+	var req sourceRequest
+	if !s.bindJSON(c, &req, 64<<10) {
+		return
+	}
+	switch {
+	case req.Name == nil:
+		s.fail(c, models.Invalid("name", "is required"))
+		return
+	case req.Verification == nil:
+		s.fail(c, models.Invalid("verification", `is required; choose a scheme (use {"scheme":"none"} to accept unsigned requests)`))
+		return
+	case req.EventType == nil:
+		s.fail(c, models.Invalid("event_type", `is required: {"header":…}, {"path":…} or {"value":…}`))
+		return
+	}
+	now := s.cfg.Now()
+	src := &models.Source{ID: ids.New(ids.Source), WorkspaceID: workspace(c), Enabled: true, CreatedAt: now, UpdatedAt: now}
+	secret, err := s.applySource(src, req)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.sources.CreateSource(c.Request.Context(), src); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, sourceResponse{Source: *src, URL: s.sourceURL(src.ID), Secret: secret})
+}
+
+func (s *Server) loadSource(c *gin.Context) (*models.Source, bool) {
+	src, err := s.sources.GetSource(c.Request.Context(), workspace(c), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("source", c.Param("id"))
+		}
+		s.fail(c, err)
+		return nil, false
+	}
+	return src, true
+}
+
+func (s *Server) getSource(c *gin.Context) {
+	if src, ok := s.loadSource(c); ok {
+		c.JSON(http.StatusOK, sourceResponse{Source: *src, URL: s.sourceURL(src.ID)})
+	}
+}
+
+func (s *Server) listSources(c *gin.Context) {
+	page, ok := s.page(c)
+	if !ok {
+		return
+	}
+	srcs, next, err := s.sources.ListSources(c.Request.Context(), workspace(c), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]sourceResponse, 0, len(srcs))
+	for _, src := range srcs {
+		out = append(out, sourceResponse{Source: src, URL: s.sourceURL(src.ID)})
+	}
+	c.JSON(http.StatusOK, listResponse(out, next))
+}
+
+func (s *Server) patchSource(c *gin.Context) {
+	var req sourceRequest
+	if !s.bindJSON(c, &req, 64<<10) {
+		return
+	}
+	src, ok := s.loadSource(c)
+	if !ok {
+		return
+	}
+	secret, err := s.applySource(src, req)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	src.UpdatedAt = s.cfg.Now()
+	if err := s.sources.UpdateSource(c.Request.Context(), src); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sourceResponse{Source: *src, URL: s.sourceURL(src.ID), Secret: secret})
+}
+
+func (s *Server) deleteSource(c *gin.Context) {
+	if err := s.sources.DeleteSource(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("source", c.Param("id"))
+		}
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// rotateSourceSecret sets a new secret (given, or made); the previous one is still
+// accepted for 24 h while the sender switches.
+func (s *Server) rotateSourceSecret(c *gin.Context) {
+	var req struct {
+		Secret string `json:"secret"`
+	}
+	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req, 16<<10) {
+		return
+	}
+	src, ok := s.loadSource(c)
+	if !ok {
+		return
+	}
+	if src.Verification.Scheme == inbound.None {
+		s.fail(c, models.Invalid("verification.scheme", "none has no secret to rotate"))
+		return
+	}
+	secret := req.Secret
+	if secret == "" {
+		var err error
+		if secret, err = newSourceSecret(src.Verification.Scheme); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if _, err := inbound.New(inboundConfig(src, []string{secret})); err != nil {
+		s.fail(c, models.Invalid("secret", "%v", err))
+		return
+	}
+	now := s.cfg.Now()
+	expires := now.Add(SecretOverlap)
+	kept := []models.Secret{}
+	for _, old := range src.Secrets {
+		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
+			continue
+		}
+		if old.ExpiresAt == nil || old.ExpiresAt.After(expires) {
+			old.ExpiresAt = &expires
+		}
+		kept = append(kept, old)
+	}
+	src.Secrets = append(kept, models.Secret{Value: secret, CreatedAt: now})
+	src.UpdatedAt = now
+	if err := s.sources.UpdateSource(c.Request.Context(), src); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"secret": secret, "previous_expires_at": expires})
+}
+
+// sensitiveHeaders are never kept on events: credentials, cookies and signatures.
+var sensitiveHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
+	"x-hub-signature": true, "x-hub-signature-256": true, "stripe-signature": true, "webhook-signature": true,
+	"x-shopify-hmac-sha256": true, "x-slack-signature": true, "x-api-key": true,
+}
+
+// defaultEventID is where each scheme's senders put their delivery id.
+func defaultEventID(scheme string) models.FieldRef {
+	switch scheme {
+	case inbound.StandardWebhooks:
+		return models.FieldRef{Header: "webhook-id"}
+	case inbound.GitHub:
+		return models.FieldRef{Header: "X-GitHub-Delivery"}
+	case inbound.Stripe:
+		return models.FieldRef{Path: "id"}
+	case inbound.Shopify:
+		return models.FieldRef{Header: "X-Shopify-Webhook-Id"}
+	case inbound.Slack:
+		return models.FieldRef{Path: "event_id"}
+	}
+	return models.FieldRef{}
+}
+
+func hookError(c *gin.Context, status int, code, msg string) { writeError(c, status, code, msg) }
+
+// hook is the doorbell: POST, PUT or GET /hooks/{source_id}. Everything is checked
+// before anything is stored or started: the source, the size (without reading past
+// the limit), the signature, the body; then the event's workflow starts and the
+// answer is 202 with the event id.
+func (s *Server) hook(c *gin.Context) {
+	ctx := c.Request.Context()
+	src, err := s.sources.SourceByID(ctx, c.Param("source_id"))
+	if errors.Is(err, models.ErrNotFound) {
+		hookError(c, http.StatusNotFound, "not_found", "no source "+c.Param("source_id"))
+		return
+	}
+	if err != nil {
+		s.fail(c, errors.Join(models.ErrUnavailable, err))
+		return
+	}
+	if !src.Enabled {
+		hookError(c, http.StatusGone, "source_disabled", "this source is disabled")
+		return
+	}
+	limit := src.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxHookBytes
+	}
+	if c.Request.ContentLength > limit {
+		c.Header("Connection", "close")
+		hookError(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			hookError(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+			return
+		}
+		hookError(c, http.StatusBadRequest, "bad_request", "could not read the body")
+		return
+	}
+	now := s.cfg.Now()
+	v, err := inbound.New(inboundConfig(src, models.ActiveSecrets(src.Secrets, now)))
+	if err != nil {
+		s.fail(c, fmt.Errorf("source %s verification: %w", src.ID, err))
+		return
+	}
+	if err := v.Verify(c.Request.Header, body, now); err != nil {
+		code := "invalid_signature"
+		switch {
+		case errors.Is(err, inbound.ErrMissing):
+			code = "missing_signature"
+		case errors.Is(err, inbound.ErrTimestamp):
+			code = "stale_timestamp"
+		}
+		hookError(c, http.StatusUnauthorized, code, err.Error())
+		return
+	}
+	data, err := inbound.ParseBody(c.Request.Method, c.GetHeader("Content-Type"), c.Request.URL.Query(), body)
+	switch {
+	case errors.Is(err, inbound.ErrUnsupportedType):
+		hookError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
+		return
+	case err != nil:
+		hookError(c, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if src.Verification.Scheme == inbound.Slack && data["type"] == "url_verification" {
+		c.JSON(http.StatusOK, gin.H{"challenge": data["challenge"]})
+		return
+	}
+	eventType := src.EventType.Value
+	switch {
+	case src.EventType.Header != "":
+		eventType = c.GetHeader(src.EventType.Header)
+	case src.EventType.Path != "":
+		eventType, _ = inbound.Lookup(data, src.EventType.Path)
+	}
+	if err := models.ValidateEventType("event type", eventType); err != nil {
+		hookError(c, http.StatusBadRequest, "invalid_request", "cannot read the event type: "+err.Error())
+		return
+	}
+	ref := defaultEventID(src.Verification.Scheme)
+	if src.EventID != nil {
+		ref = *src.EventID
+	}
+	externalID := ""
+	switch {
+	case ref.Header != "":
+		externalID = c.GetHeader(ref.Header)
+	case ref.Path != "":
+		externalID, _ = inbound.Lookup(data, ref.Path)
+	}
+	if err := validateKey("event id", externalID); err != nil {
+		hookError(c, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	headers := map[string]string{}
+	for k, vs := range c.Request.Header {
+		lk := strings.ToLower(k)
+		if sensitiveHeaders[lk] || (src.Verification.Header != "" && strings.EqualFold(k, src.Verification.Header)) || len(vs) == 0 {
+			continue
+		}
+		headers[lk] = vs[0]
+	}
+	ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: src.WorkspaceID, Type: eventType, ExternalID: externalID,
+		SourceID: src.ID, Data: raw, Headers: headers, CreatedAt: now}
+	ev.DedupKey = "evt:" + ev.ID
+	if externalID != "" {
+		ev.DedupKey = "src:" + src.ID + ":" + externalID
+		prior, err := s.store.EventByDedupKey(ctx, src.WorkspaceID, ev.DedupKey)
+		if err == nil {
+			c.JSON(http.StatusAccepted, eventAccepted{ID: prior.ID, Type: prior.Type, ExternalID: prior.ExternalID, Duplicate: true})
+			return
+		}
+		if !errors.Is(err, models.ErrNotFound) {
+			s.fail(c, errors.Join(models.ErrUnavailable, err))
+			return
+		}
+	}
+	id, dup, err := s.engine.StartEvent(ctx, ev, "")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: externalID, Duplicate: dup})
+}
