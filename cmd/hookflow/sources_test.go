@@ -210,3 +210,30 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 		t.Errorf("heap grew by %d bytes for a refused 10 MB body", grown)
 	}
 }
+
+// TestSlackURLVerification: a Slack source answers Slack's url_verification
+// challenge once the request's signature checks out, and starts nothing.
+func TestSlackURLVerification(t *testing.T) {
+	s := newStack(t)
+	src := s.createSource(`{"name":"slack events","verification":{"scheme":"slack","secret":"8f742231b10e8888abcd99yyyzzz85a5"},"event_type":{"path":"event.type"}}`)
+	body := `{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req, _ := http.NewRequest("POST", s.api.URL+"/hooks/"+src.ID, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hmacHex("8f742231b10e8888abcd99yyyzzz85a5", "v0:"+ts+":"+body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") {
+		t.Errorf("challenge answer %d %s", resp.StatusCode, raw)
+	}
+	var evs struct{ Data []models.Event }
+	s.do("GET", "/v1/events", nil, &evs)
+	if len(evs.Data) != 0 {
+		t.Errorf("the challenge stored %d events", len(evs.Data))
+	}
+}

@@ -136,6 +136,21 @@ func TestSchemes(t *testing.T) {
 	}
 }
 
+func TestStandardWebhooksStale(t *testing.T) {
+	v, err := New(Config{Scheme: StandardWebhooks, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hdr("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp", "1614265330",
+		"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	if err := v.Verify(h, []byte(`{"test": 2432232314}`), time.Unix(1614265330, 0).Add(6*time.Minute)); !errors.Is(err, ErrTimestamp) {
+		t.Errorf("stale: %v, want ErrTimestamp", err)
+	}
+	if err := v.Verify(hdr("webhook-id", "m"), nil, time.Now()); !errors.Is(err, ErrMissing) {
+		t.Errorf("missing: %v, want ErrMissing", err)
+	}
+}
+
 func TestBasicTokenNone(t *testing.T) {
 	b, _ := New(Config{Scheme: Basic, Username: "shop", Secrets: []string{"pw"}})
 	r, _ := http.NewRequest("POST", "/", nil)
