@@ -35,6 +35,8 @@ const (
 	DefaultHTTPTimeout = 15 * time.Second
 	// MaxResponseExcerpt is how much of a receiver's answer is kept per attempt.
 	MaxResponseExcerpt = 64 << 10
+	// DefaultDisableAfter is how long an endpoint may fail continuously before it is disabled.
+	DefaultDisableAfter = 120 * time.Hour
 	// DefaultMaxRetryAfter caps how long a receiver's Retry-After can push an attempt back.
 	DefaultMaxRetryAfter = time.Hour
 )
@@ -58,6 +60,8 @@ type Activities struct {
 	logger        *slog.Logger
 	autos         *Automations
 	programs      programs
+	disableAfter  time.Duration
+	events        EventStarter
 }
 
 // Config tunes the activities; zero values take the defaults.
@@ -69,6 +73,11 @@ type Config struct {
 	// Now and Jitter are injected by tests; Jitter maps a scheduled delay to the one used.
 	Now    func() time.Time
 	Jitter func(time.Duration) time.Duration
+	// DisableAfter disables an endpoint that has failed continuously this long
+	// (default 120h); any success resets the clock.
+	DisableAfter time.Duration
+	// Events starts events the platform itself emits (endpoint.disabled).
+	Events EventStarter
 	// Automations, when set, turns on automation runs: events also start the
 	// automations they trigger. (A field, not a method: every exported method of
 	// Activities is registered as an activity.)
@@ -89,9 +98,14 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 		logger:        logger,
 		programs:      programs{m: map[string]*automation.Program{}},
 		autos:         cfg.Automations,
+		disableAfter:  cfg.DisableAfter,
+		events:        cfg.Events,
 	}
 	if len(a.schedule) == 0 {
 		a.schedule = DefaultSchedule()
+	}
+	if a.disableAfter <= 0 {
+		a.disableAfter = DefaultDisableAfter
 	}
 	if a.maxRetryAfter <= 0 {
 		a.maxRetryAfter = DefaultMaxRetryAfter

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
@@ -97,7 +98,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	}
 
 	start := a.now()
-	status, excerpt, retryAfter, sendErr := a.send(ctx, ep, d.MessageID, start, body)
+	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body)
 	rec := &models.Attempt{
 		At:              start,
 		DurationMS:      a.now().Sub(start).Milliseconds(),
@@ -127,10 +128,15 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 
 	case sendErr == nil && status == http.StatusGone:
 		rec.Outcome = models.AttemptFailed
-		if err := a.store.DisableEndpoint(ctx, d.WorkspaceID, ep.ID, "endpoint answered 410 Gone", start); err != nil {
-			return DeliverResult{}, fmt.Errorf("disable endpoint %s: %w", ep.ID, err)
+		if err := a.disable(ctx, ep, "endpoint answered 410 Gone", "gone:"+d.ID, start); err != nil {
+			return DeliverResult{}, err
 		}
 		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP 410 Gone: endpoint disabled")
+
+	case sendErr == nil && abort:
+		// The receiver asked, with webhook-delivery: abort-message, to stop retrying.
+		rec.Outcome = models.AttemptFailed
+		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP %d; the receiver asked to abort this message", status)
 
 	case sendErr == nil && isFinalStatus(status):
 		rec.Outcome = models.AttemptFailed
@@ -139,10 +145,19 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 
 	// A retryable failure: a network error, a timeout, 408/425/429 or 5xx, or a 3xx
 	// (redirects are not followed).
-	if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, false, start); err != nil {
+	reason := describe(status, sendErr)
+	since, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, false, start)
+	if err != nil {
 		a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
 	}
-	reason := describe(status, sendErr)
+	if since != nil && start.Sub(*since) >= a.disableAfter {
+		why := fmt.Sprintf("failing continuously since %s (last: %s)", since.Format(time.RFC3339), reason)
+		if err := a.disable(ctx, ep, why, "failing:"+since.Format(time.RFC3339Nano), start); err != nil {
+			return DeliverResult{}, err
+		}
+		rec.Outcome = models.AttemptFailed
+		return DeliverResult{}, a.fail(ctx, d, rec, "%s; endpoint disabled after failing for %s", reason, a.disableAfter)
+	}
 	if attempt >= len(a.schedule) {
 		rec.Outcome = models.AttemptFailed
 		return DeliverResult{}, a.fail(ctx, d, rec, "%s; gave up after %d attempts", reason, attempt)
@@ -169,14 +184,14 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 
 // send makes the signed POST. It returns the status, an excerpt of the answer and
 // the Retry-After the receiver asked for.
-func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte) (int, string, time.Duration, error) {
+func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte) (int, string, time.Duration, bool, error) {
 	headers, err := signing.Headers(models.ActiveSecrets(ep.Secrets, at), msgID, at, body)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("sign: %w", err)
+		return 0, "", 0, false, fmt.Errorf("sign: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("build request: %w", err)
+		return 0, "", 0, false, fmt.Errorf("build request: %w", err)
 	}
 	for k, v := range headers {
 		req.Header[k] = v
@@ -185,7 +200,7 @@ func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string
 	req.Header.Set("User-Agent", "hookflow/1")
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return 0, "", 0, err
+		return 0, "", 0, false, err
 	}
 	defer resp.Body.Close()
 	// Read at most the excerpt: a hostile receiver cannot make us hold more.
@@ -194,7 +209,28 @@ func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string
 	if readErr != nil && excerpt == "" {
 		excerpt = "(reading the response failed: " + readErr.Error() + ")"
 	}
-	return resp.StatusCode, excerpt, parseRetryAfter(resp.Header.Get("Retry-After"), at), nil
+	abort := strings.EqualFold(strings.TrimSpace(resp.Header.Get("webhook-delivery")), "abort-message")
+	return resp.StatusCode, excerpt, parseRetryAfter(resp.Header.Get("Retry-After"), at), abort, nil
+}
+
+// disable turns the endpoint off with a reason and emits endpoint.disabled (once per
+// key: a retried activity does not emit twice) so an automation can tell someone.
+// The event goes first: if disabling then fails, the retried activity emits again
+// under the same dedup key (a no-op) and disables; the other order could disable
+// without ever telling anyone.
+func (a *Activities) disable(ctx context.Context, ep *models.Endpoint, reason, key string, at time.Time) error {
+	if a.events != nil {
+		data, _ := json.Marshal(map[string]any{"endpoint_id": ep.ID, "url": ep.URL, "reason": reason, "disabled_at": at.UTC().Format(time.RFC3339)})
+		ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: ep.WorkspaceID, Type: "endpoint.disabled", Data: data,
+			DedupKey: "endpoint.disabled:" + ep.ID + ":" + key, CreatedAt: at}
+		if _, _, err := a.events.StartEvent(ctx, ev, ""); err != nil {
+			return fmt.Errorf("emit endpoint.disabled for %s: %w", ep.ID, err)
+		}
+	}
+	if err := a.store.DisableEndpoint(ctx, ep.WorkspaceID, ep.ID, reason, at); err != nil {
+		return fmt.Errorf("disable endpoint %s: %w", ep.ID, err)
+	}
+	return nil
 }
 
 // fail records a final failed attempt and returns the non-retryable error.

@@ -169,6 +169,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/endpoints/:id/secret", s.getEndpointSecret)
 	v1.POST("/endpoints/:id/rotate-secret", s.rotateEndpointSecret)
 	v1.POST("/endpoints/:id/test", s.testEndpoint)
+	v1.POST("/endpoints/:id/recover", s.recoverEndpoint)
 
 	v1.POST("/events", s.createEvent)
 	v1.GET("/events", s.listEvents)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,4 +87,53 @@ func (s *Server) retryDelivery(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"id": d.ID, "status": models.DeliveryPending, "message_id": d.MessageID})
+}
+
+// maxRecover bounds one recover call; a larger backlog takes several calls.
+const maxRecover = 10000
+
+// recoverEndpoint re-runs every failed delivery of an endpoint since a time, each
+// with its original webhook-id, and answers how many.
+func (s *Server) recoverEndpoint(c *gin.Context) {
+	var req struct {
+		Since time.Time `json:"since"`
+	}
+	if !s.bindJSON(c, &req, 16<<10) {
+		return
+	}
+	if req.Since.IsZero() {
+		s.fail(c, models.Invalid("since", "is required (RFC 3339 time)"))
+		return
+	}
+	ep, ok := s.loadEndpoint(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	f := models.DeliveryFilter{EndpointID: ep.ID, Status: models.DeliveryFailed, Since: &req.Since}
+	n, cursor := 0, ""
+	for n < maxRecover {
+		page, next, err := s.store.ListDeliveries(ctx, ep.WorkspaceID, f, models.Page{Cursor: cursor, Limit: 250})
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		for _, d := range page {
+			if err := s.store.SetDeliveryStatus(ctx, d.ID, models.DeliveryPending, d.LastError); err != nil {
+				s.fail(c, err)
+				return
+			}
+			if err := s.engine.RetryDelivery(ctx, d); err != nil && !errors.Is(err, models.ErrConflict) {
+				_ = s.store.SetDeliveryStatus(ctx, d.ID, d.Status, d.LastError)
+				s.fail(c, err)
+				return
+			}
+			n++
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	c.JSON(http.StatusAccepted, gin.H{"endpoint_id": ep.ID, "recovered": n, "since": req.Since.UTC()})
 }

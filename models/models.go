@@ -179,4 +179,6 @@ type DeliveryFilter struct {
 	EndpointID string
 	EventID    string
 	Status     DeliveryStatus
+	// Since keeps deliveries created at or after it.
+	Since *time.Time
 }

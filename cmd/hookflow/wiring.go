@@ -134,8 +134,10 @@ func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slo
 	}
 	httpClient := newGuard(cfg).Client(activities.DefaultHTTPTimeout)
 	acts := activities.New(st, httpClient, env, logger, activities.Config{
-		Schedule:    cfg.RetrySchedule,
-		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
+		Schedule:     cfg.RetrySchedule,
+		DisableAfter: cfg.DisableAfter,
+		Events:       workflows.NewStarter(c, cfg.TaskQueue),
+		Automations:  &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,

@@ -44,6 +44,7 @@ type Config struct {
 	LogFormat         string
 	ShutdownGrace     time.Duration
 	PublicURL         string
+	DisableAfter      time.Duration
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -88,6 +89,9 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	}
 	if c.MaxEventBytes, err = strconv.ParseInt(get("HOOKFLOW_MAX_EVENT_BYTES", "262144"), 10, 64); err != nil || c.MaxEventBytes <= 0 {
 		return nil, fmt.Errorf("HOOKFLOW_MAX_EVENT_BYTES: want a positive number of bytes")
+	}
+	if c.DisableAfter, err = time.ParseDuration(get("HOOKFLOW_DISABLE_AFTER", "120h")); err != nil || c.DisableAfter <= 0 {
+		return nil, fmt.Errorf("HOOKFLOW_DISABLE_AFTER: want a positive Go duration such as 120h")
 	}
 	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
 		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)

@@ -363,6 +363,9 @@ func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f models
 	if f.Status != "" {
 		q = q.Where("status = ?", string(f.Status))
 	}
+	if f.Since != nil {
+		q = q.Where("created_at >= ?", ts(*f.Since))
+	}
 	rows, next, err := keyset(q, page, true, func(r deliveryRow) string { return r.ID })
 	if err != nil {
 		return nil, "", translate(err, "list deliveries")
