@@ -122,6 +122,15 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	return s
 }
 
+// Routes lists the method and path of every route, for tests that must cover them all.
+func (s *Server) Routes() [][2]string {
+	var out [][2]string
+	for _, r := range s.router.Routes() {
+		out = append(out, [2]string{r.Method, r.Path})
+	}
+	return out
+}
+
 // Handler returns the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.router }
 

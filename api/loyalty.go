@@ -87,6 +87,13 @@ func (s *Server) getLedger(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if _, err := s.loyalty.GetMember(c.Request.Context(), workspace(c), c.Param("customer_id")); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("member", c.Param("customer_id"))
+		}
+		s.fail(c, err)
+		return
+	}
 	entries, next, err := s.loyalty.Ledger(c.Request.Context(), workspace(c), c.Param("customer_id"), page)
 	if err != nil {
 		s.fail(c, err)
@@ -129,6 +136,13 @@ func (s *Server) createRedemption(c *gin.Context) {
 		key = "api:" + key
 	}
 	ctx := c.Request.Context()
+	if _, err := s.loyalty.GetMember(ctx, workspace(c), c.Param("customer_id")); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound("member", c.Param("customer_id"))
+		}
+		s.fail(c, err)
+		return
+	}
 	ch, err := s.loyalty.ApplyPoints(ctx, workspace(c), c.Param("customer_id"), "", -req.Points, "redeem: "+req.Reward, key, s.cfg.Now())
 	if err != nil {
 		s.fail(c, err)
