@@ -304,6 +304,38 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 
 // httpsOnlyTransport refuses plain http for every request, including ones built
 // from URLs saved before https-only was turned on.
+// literalTransport handles hosts written as IP literals in the shorthand forms Go's
+// resolver does not understand (2130706433, 0x7f.1, 127.1): it checks them like
+// any address and dials their canonical form. Without it such a URL would fail as
+// an unknown host and be retried, instead of being blocked at once (or, when the
+// range is allowed, delivered).
+type literalTransport struct {
+	g    *Guard
+	next http.RoundTripper
+}
+
+func (t literalTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	host := r.URL.Hostname()
+	addr, ok := parseLiteralHost(host)
+	if !ok {
+		return t.next.RoundTrip(r)
+	}
+	if err := t.g.CheckAddr(addr); err != nil {
+		return nil, err
+	}
+	if canonical := addr.Unmap().String(); canonical != host {
+		r = r.Clone(r.Context())
+		if port := r.URL.Port(); port != "" {
+			r.URL.Host = net.JoinHostPort(canonical, port)
+		} else if addr.Is6() && !addr.Is4In6() {
+			r.URL.Host = "[" + canonical + "]"
+		} else {
+			r.URL.Host = canonical
+		}
+	}
+	return t.next.RoundTrip(r)
+}
+
 type httpsOnlyTransport struct{ next http.RoundTripper }
 
 func (t httpsOnlyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -335,9 +367,9 @@ func (g *Guard) Client(timeout time.Duration) *http.Client {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	var rt http.RoundTripper = tr
+	var rt http.RoundTripper = literalTransport{g: g, next: tr}
 	if g.httpsOnly {
-		rt = httpsOnlyTransport{tr}
+		rt = httpsOnlyTransport{rt}
 	}
 	return &http.Client{
 		Transport:     rt,

@@ -425,6 +425,28 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
+// TestClientLiteralForms: IP shorthands Go's resolver cannot read are blocked at
+// once, or, when their range is allowed, dialled in canonical form.
+func TestClientLiteralForms(t *testing.T) {
+	srv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	forms := []string{"2130706433", "0x7f.1", "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]"}
+	closed := New(nil, false).Client(2 * time.Second)
+	open := New(prefixes(t, "127.0.0.0/8"), false).Client(2 * time.Second)
+	for _, f := range forms {
+		url := "http://" + f + ":" + port + "/"
+		if _, err := get(t, closed, url); !errors.Is(err, ErrBlocked) {
+			t.Errorf("%s without allow-list: %v, want blocked", f, err)
+		}
+		if _, err := get(t, open, url); err != nil {
+			t.Errorf("%s with loopback allowed: %v", f, err)
+		}
+	}
+	if hits := srv.hits.Load(); hits != int64(len(forms)) {
+		t.Errorf("receiver got %d requests, want %d (only the allowed ones)", hits, len(forms))
+	}
+}
+
 func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 	// http.ProxyFromEnvironment reads the environment once per process, so setting
 	// HTTP_PROXY in a test proves nothing; look at the transport instead. A proxy
@@ -433,6 +455,9 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 		rt := New(nil, httpsOnly).Client(time.Second).Transport
 		if h, ok := rt.(httpsOnlyTransport); ok {
 			rt = h.next
+		}
+		if l, ok := rt.(literalTransport); ok {
+			rt = l.next
 		}
 		tr, ok := rt.(*http.Transport)
 		if !ok {
