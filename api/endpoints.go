@@ -244,18 +244,8 @@ func (s *Server) rotateEndpointSecret(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	expires := now.Add(SecretOverlap)
-	kept := make([]models.Secret, 0, len(e.Secrets)+1)
-	for _, old := range e.Secrets {
-		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-			continue
-		}
-		if old.ExpiresAt == nil || old.ExpiresAt.After(expires) {
-			old.ExpiresAt = &expires
-		}
-		kept = append(kept, old)
-	}
-	e.Secrets = append(kept, models.Secret{Value: secret, CreatedAt: now})
+	var expires time.Time
+	e.Secrets, expires = models.RotateSecrets(e.Secrets, secret, now, SecretOverlap)
 	e.UpdatedAt = now
 	if err := s.store.UpdateEndpoint(c.Request.Context(), e); err != nil {
 		s.fail(c, err)

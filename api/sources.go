@@ -262,18 +262,8 @@ func (s *Server) rotateSourceSecret(c *gin.Context) {
 		return
 	}
 	now := s.cfg.Now()
-	expires := now.Add(SecretOverlap)
-	kept := []models.Secret{}
-	for _, old := range src.Secrets {
-		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-			continue
-		}
-		if old.ExpiresAt == nil || old.ExpiresAt.After(expires) {
-			old.ExpiresAt = &expires
-		}
-		kept = append(kept, old)
-	}
-	src.Secrets = append(kept, models.Secret{Value: secret, CreatedAt: now})
+	var expires time.Time
+	src.Secrets, expires = models.RotateSecrets(src.Secrets, secret, now, SecretOverlap)
 	src.UpdatedAt = now
 	if err := s.sources.UpdateSource(c.Request.Context(), src); err != nil {
 		s.fail(c, err)

@@ -49,6 +49,25 @@ func ActiveSecrets(secrets []Secret, now time.Time) []string {
 	return out
 }
 
+// RotateSecrets adds fresh as the newest secret at now. Secrets still active keep
+// signing (or verifying) until now+overlap at the latest, so the other side can
+// switch without a gap; expired ones are dropped. It returns the new list and when
+// the old secrets stop working.
+func RotateSecrets(secrets []Secret, fresh string, now time.Time, overlap time.Duration) ([]Secret, time.Time) {
+	expires := now.Add(overlap)
+	kept := make([]Secret, 0, len(secrets)+1)
+	for _, old := range secrets {
+		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
+			continue
+		}
+		if old.ExpiresAt == nil || old.ExpiresAt.After(expires) {
+			old.ExpiresAt = &expires
+		}
+		kept = append(kept, old)
+	}
+	return append(kept, Secret{Value: fresh, CreatedAt: now}), expires
+}
+
 // Endpoint is a subscription: a URL that receives signed deliveries of the events
 // whose type it lists (or "*") and that pass its optional CEL filter.
 type Endpoint struct {

@@ -249,3 +249,29 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRotateSecretSignsWithBoth: after a rotation the old secret keeps signing, so
+// a receiver holding either one verifies the delivery.
+func TestRotateSecretSignsWithBoth(t *testing.T) {
+	s := newStack(t)
+	rcv := newReceiver(t, 200)
+	ep := s.createEndpoint(rcv.URL)
+	var rot struct {
+		Secret            string    `json:"secret"`
+		PreviousExpiresAt time.Time `json:"previous_expires_at"`
+	}
+	if code := s.do("POST", "/v1/endpoints/"+ep.ID+"/rotate-secret", nil, &rot); code != 200 || rot.Secret == ep.Secret {
+		t.Fatalf("rotate: %d %+v", code, rot)
+	}
+	if d := time.Until(rot.PreviousExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
+		t.Errorf("old secret expires in %s, want 24h", d)
+	}
+	ev := s.sendEvent(map[string]any{"type": "order.placed"})
+	s.waitDeliveries(ev.ID, 1, 20*time.Second)
+	r := rcv.requests()[0]
+	for _, secret := range []string{ep.Secret, rot.Secret} {
+		if err := signing.Verify(secret, r.Header, r.Body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("does not verify with %s…: %v", secret[:10], err)
+		}
+	}
+}
