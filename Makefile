@@ -18,7 +18,7 @@ run: ## start the whole platform locally (Temporal + Web UI, SQLite, API, worker
 
 .PHONY: build
 build: ## build the static hookflow binary into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hookflow
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/hookflow
 
 .PHONY: test
 test: ## run every test (needs Postgres on 127.0.0.1:5432; see README)
