@@ -275,3 +275,29 @@ func TestRotateSecretSignsWithBoth(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointPing: POST /v1/endpoints/{id}/test sends a signed hookflow.ping to
+// that endpoint only.
+func TestEndpointPing(t *testing.T) {
+	s := newStack(t)
+	target, other := newReceiver(t, 200), newReceiver(t, 200)
+	ep := s.createEndpoint(target.URL, "order.placed")
+	s.createEndpoint(other.URL, "*")
+	var ping struct {
+		EventID string `json:"event_id"`
+	}
+	if code := s.do("POST", "/v1/endpoints/"+ep.ID+"/test", nil, &ping); code != http.StatusAccepted || ping.EventID == "" {
+		t.Fatalf("ping: %d %+v", code, ping)
+	}
+	s.waitDeliveries(ping.EventID, 1, 20*time.Second)
+	reqs := target.requests()
+	if len(reqs) != 1 || !strings.Contains(string(reqs[0].Body), `"type":"hookflow.ping"`) {
+		t.Fatalf("target got %d requests", len(reqs))
+	}
+	if err := signing.Verify(ep.Secret, reqs[0].Header, reqs[0].Body, time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("ping not signed: %v", err)
+	}
+	if n := len(other.requests()); n != 0 {
+		t.Errorf("the wildcard endpoint got %d pings, want none", n)
+	}
+}
