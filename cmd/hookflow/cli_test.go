@@ -19,7 +19,8 @@ func envMap(m map[string]string) func(string) string {
 // and a second `migrate` has nothing to do.
 func TestServerRefusesUnmigratedDatabase(t *testing.T) {
 	dsn := testenv.NewPostgres(t)
-	env := envMap(map[string]string{"DATABASE_URL": dsn, "TEMPORAL_ADDRESS": temporalAddr, "HOOKFLOW_HTTP_ADDR": "127.0.0.1:0"})
+	env := envMap(map[string]string{"DATABASE_URL": dsn, "TEMPORAL_ADDRESS": temporalAddr, "HOOKFLOW_HTTP_ADDR": "127.0.0.1:0",
+		"HOOKFLOW_ENCRYPTION_KEY": testEncryptionKey})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -45,7 +46,7 @@ func TestServerRefusesUnmigratedDatabase(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"dev", "server", "worker", "migrate"} {
+	for _, cmd := range []string{"dev", "server", "worker", "migrate", "rotate-encryption-key"} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), []string{cmd, "--help"}, &out, &errOut, envMap(nil)); code != 0 {
 			t.Errorf("%s --help exited %d", cmd, code)
@@ -60,5 +61,12 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"server"}, &out, &errOut, envMap(nil)); code != 1 || !strings.Contains(errOut.String(), "DATABASE_URL") {
 		t.Errorf("server without DATABASE_URL exited %d: %q", code, errOut.String())
+	}
+	errOut.Reset()
+	for _, role := range []string{"server", "worker"} {
+		noKey := envMap(map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"})
+		if code := run(context.Background(), []string{role}, &out, &errOut, noKey); code != 1 || !strings.Contains(errOut.String(), "HOOKFLOW_ENCRYPTION_KEY is required") {
+			t.Errorf("%s without HOOKFLOW_ENCRYPTION_KEY exited %d: %q", role, code, errOut.String())
+		}
 	}
 }

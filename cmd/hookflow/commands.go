@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -53,11 +55,17 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	defer ts.Stop()
 	cfg.TemporalAddress = ts.FrontendAddr()
 
+	if cfg.Keys == nil {
+		if cfg.Keys, err = devEncryptionKey(cfg); err != nil {
+			return err
+		}
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	st.UseKeyring(cfg.Keys)
 	if _, err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -206,7 +214,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := parseFlags(fs, args, stdout, helpMigrate); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.RoleServer, getenv)
+	cfg, err := config.Load(config.RoleMigrate, getenv)
 	if err != nil {
 		return err
 	}
@@ -245,4 +253,82 @@ func redactDSN(dsn string) string {
 		return dsn
 	}
 	return scheme + "://" + user + ":***@" + host
+}
+
+const helpRotateKey = `Usage: hookflow rotate-encryption-key [flags]
+
+Re-encrypts every secret in the database (endpoint, source and automation signing
+secrets) with a new key, in one transaction. It opens the secrets with the keys in
+HOOKFLOW_ENCRYPTION_KEY, seals them with the new key, and prints the new key.
+
+Without DATABASE_URL and HOOKFLOW_ENCRYPTION_KEY it works on the dev data dir
+(HOOKFLOW_DATA_DIR) and replaces the key file there; stop 'hookflow dev' first.
+
+To rotate without downtime in production:
+  1. hookflow rotate-encryption-key --print-only          (prints a fresh key, NEW)
+  2. give every server and worker HOOKFLOW_ENCRYPTION_KEY=NEW,OLD and roll them
+     (NEW seals, OLD still opens)
+  3. HOOKFLOW_ENCRYPTION_KEY=NEW,OLD hookflow rotate-encryption-key --new-key NEW
+  4. set HOOKFLOW_ENCRYPTION_KEY=NEW everywhere and roll again
+
+Flags:
+`
+
+func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("rotate-encryption-key", flag.ContinueOnError)
+	newKey := fs.String("new-key", "", "the key to seal with (32 bytes, base64 or hex); a fresh one is made when empty")
+	printOnly := fs.Bool("print-only", false, "print a fresh key and change nothing")
+	if err := parseFlags(fs, args, stdout, helpRotateKey); err != nil {
+		return err
+	}
+	if *printOnly {
+		fmt.Fprintln(stdout, secretbox.Generate())
+		return nil
+	}
+	role := config.RoleWorker
+	if strings.TrimSpace(getenv("DATABASE_URL")) == "" && strings.TrimSpace(getenv("HOOKFLOW_ENCRYPTION_KEY")) == "" {
+		role = config.RoleDev
+	}
+	cfg, err := config.Load(role, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	current := cfg.Keys
+	if role == config.RoleDev {
+		if current, err = devEncryptionKey(cfg); err != nil {
+			return err
+		}
+	}
+	if *newKey == "" {
+		*newKey = secretbox.Generate()
+	}
+	next, err := secretbox.Parse(*newKey)
+	if err != nil {
+		return fmt.Errorf("--new-key: %w", err)
+	}
+	ring := secretbox.Join(next, current)
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CheckMigrated(ctx); err != nil {
+		return err
+	}
+	st.UseKeyring(ring)
+	n, err := st.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("nothing changed: %w", err)
+	}
+	if role == config.RoleDev {
+		path := filepath.Join(cfg.DataDir, devKeyFile)
+		if err := writeFileAtomic(path, *newKey+"\n"); err != nil {
+			return fmt.Errorf("secrets are sealed with the new key but %s could not be written; keep this key: %s: %w", path, *newKey, err)
+		}
+		fmt.Fprintf(stdout, "re-encrypted %d secrets with key %s; %s holds the new key\n", n, next.PrimaryID(), path)
+		return nil
+	}
+	fmt.Fprintf(stdout, "re-encrypted %d secrets with key %s\nset HOOKFLOW_ENCRYPTION_KEY on every server and worker to:\n%s\n", n, next.PrimaryID(), *newKey)
+	return nil
 }

@@ -29,6 +29,8 @@ Commands:
   server    run the REST API against an external Temporal and Postgres
   worker    run the Temporal worker against an external Temporal and Postgres
   migrate   apply database migrations
+  rotate-encryption-key
+            re-encrypt the stored secrets with a new key
   help      show this help
 
 Configuration is read from environment variables; see the README's config table.
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdWorker(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
+	case "rotate-encryption-key":
+		err = cmdRotateKey(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

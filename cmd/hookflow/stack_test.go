@@ -21,6 +21,7 @@ import (
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
@@ -72,6 +73,9 @@ type stack struct {
 	running bool
 }
 
+// testEncryptionKey seals the secrets of every test stack.
+var testEncryptionKey = secretbox.Generate()
+
 type stackOption func(*config.Config)
 
 func withSchedule(s string) stackOption {
@@ -97,6 +101,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 			"HOOKFLOW_ALLOWED_CIDRS":  "127.0.0.0/8",
 			"HOOKFLOW_API_KEY":        key,
 			"HOOKFLOW_SHUTDOWN_GRACE": "5s",
+			"HOOKFLOW_ENCRYPTION_KEY": testEncryptionKey,
 		}[k]
 	})
 	if err != nil {
@@ -116,6 +121,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	st.UseKeyring(cfg.Keys)
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +293,7 @@ type receiver struct {
 }
 
 type received struct {
+	Path   string
 	Header http.Header
 	Body   []byte
 	At     time.Time
@@ -306,7 +313,7 @@ func newRawServer(t *testing.T, respond func(w http.ResponseWriter, code int), r
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.got = append(r.got, received{Header: req.Header.Clone(), Body: body, At: time.Now()})
+		r.got = append(r.got, received{Path: req.URL.Path, Header: req.Header.Clone(), Body: body, At: time.Now()})
 		i := len(r.got) - 1
 		code := http.StatusOK
 		if len(r.codes) > 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
@@ -122,8 +123,61 @@ func devAPIKey(cfg *config.Config) (string, error) {
 	return key, nil
 }
 
+// devEncryptionKey returns the key kept in the data dir, making one on the first run.
+// Losing the file loses the secrets sealed with it, as with any encryption key.
+func devEncryptionKey(cfg *config.Config) (*secretbox.Keyring, error) {
+	path := filepath.Join(cfg.DataDir, devKeyFile)
+	if b, err := os.ReadFile(path); err == nil {
+		kr, err := secretbox.Parse(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return kr, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := secretbox.Generate()
+	if err := writeFileAtomic(path, key+"\n"); err != nil {
+		return nil, fmt.Errorf("save dev encryption key: %w", err)
+	}
+	return secretbox.Parse(key)
+}
+
+// devKeyFile is the dev encryption key's file in the data dir.
+const devKeyFile = "encryption_key"
+
+// writeFileAtomic replaces path with data (mode 0600) so a crash leaves the old
+// file or the new one, never half of one.
+func writeFileAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 func newGuard(cfg *config.Config) *netguard.Guard {
-	return netguard.New(cfg.AllowedCIDRs, cfg.HTTPSOnly)
+	g := netguard.New(cfg.AllowedCIDRs, cfg.HTTPSOnly)
+	if cfg.DNSServer != "" {
+		g = g.WithResolver(netguard.DNSResolver(cfg.DNSServer))
+	}
+	return g
 }
 
 // newWorker builds the Temporal worker with every workflow and activity registered.
@@ -214,6 +268,7 @@ func connect(ctx context.Context, role config.Role, getenv func(string) string, 
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	st.UseKeyring(cfg.Keys)
 	if err := st.CheckMigrated(ctx); err != nil {
 		st.Close()
 		return nil, nil, nil, nil, err

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/secretbox"
 )
 
 // Role selects the defaults.
@@ -23,6 +25,8 @@ const (
 	RoleDev    Role = "dev"
 	RoleServer Role = "server"
 	RoleWorker Role = "worker"
+	// RoleMigrate is `hookflow migrate`: a database, no secrets.
+	RoleMigrate Role = "migrate"
 )
 
 // Config is every setting hookflow reads.
@@ -45,6 +49,12 @@ type Config struct {
 	ShutdownGrace     time.Duration
 	PublicURL         string
 	DisableAfter      time.Duration
+	// Keys seals the secrets kept in the database (HOOKFLOW_ENCRYPTION_KEY). Required
+	// for server and worker; `dev` keeps one in the data dir when it is unset.
+	Keys *secretbox.Keyring
+	// DNSServer, when set, is the DNS server (host:port) outbound requests resolve
+	// names with instead of the system's resolver.
+	DNSServer string
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -66,6 +76,7 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		TaskQueue:         get("HOOKFLOW_TASK_QUEUE", "hookflow"),
 		APIKey:            get("HOOKFLOW_API_KEY", ""),
 		LogLevel:          get("HOOKFLOW_LOG_LEVEL", "info"),
+		DNSServer:         get("HOOKFLOW_DNS_SERVER", ""),
 		LogFormat:         get("HOOKFLOW_LOG_FORMAT", map[Role]string{RoleDev: "text"}[role]),
 	}
 	c.PublicURL = get("HOOKFLOW_PUBLIC_URL", "http://"+c.HTTPAddr)
@@ -96,11 +107,23 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
 		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
 	}
+	if c.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+			return nil, fmt.Errorf("HOOKFLOW_DNS_SERVER: want host:port, e.g. 10.0.0.2:53: %w", err)
+		}
+	}
 	if c.DatabaseURL == "" {
 		if role != RoleDev {
 			return nil, fmt.Errorf("DATABASE_URL is required for %s (e.g. postgres://user:pass@host:5432/hookflow)", role)
 		}
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "hookflow.db")
+	}
+	if v := get("HOOKFLOW_ENCRYPTION_KEY", ""); v != "" {
+		if c.Keys, err = secretbox.Parse(v); err != nil {
+			return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY: %w", err)
+		}
+	} else if role == RoleServer || role == RoleWorker {
+		return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY is required for %s: it encrypts endpoint and source secrets in the database (make one with `openssl rand -base64 32`, and give every server and worker the same)", role)
 	}
 	return c, nil
 }

@@ -295,6 +295,34 @@ func (g *Guard) control(_, address string, _ syscall.RawConn) error {
 	return g.CheckAddr(ap.Addr())
 }
 
+// WithResolver returns a copy of g that resolves names with r (nil: the system's
+// resolver). The check still happens on the addresses r returns, at dial time.
+func (g *Guard) WithResolver(r *net.Resolver) *Guard {
+	cp := *g
+	cp.dialer.Resolver = r
+	cp.dialer.Control = cp.control
+	return &cp
+}
+
+// DNSResolver returns a resolver that asks the DNS server at addr (host:port) for
+// every name, instead of the system's resolver (HOOKFLOW_DNS_SERVER).
+func DNSResolver(addr string) *net.Resolver {
+	var d net.Dialer
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+}
+
+func (g *Guard) resolver() *net.Resolver {
+	if g.dialer.Resolver != nil {
+		return g.dialer.Resolver
+	}
+	return net.DefaultResolver
+}
+
 // DialContext dials like net.Dialer.DialContext but refuses blocked addresses
 // (errors wrap ErrBlocked). When a name resolves to several addresses, blocked
 // ones are skipped and the others tried.
@@ -336,6 +364,52 @@ func (t literalTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
+// redirectTransport inspects redirects, which the client never follows: a 3xx whose
+// Location points at a blocked address (a literal, or a name that resolves to one)
+// is an attempt to reach inside through the receiver, and fails as blocked — final,
+// like a blocked dial — instead of coming back as an ordinary failure to retry.
+type redirectTransport struct {
+	g    *Guard
+	next http.RoundTripper
+}
+
+func (t redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	loc, lerr := resp.Location()
+	if lerr != nil {
+		return resp, nil
+	}
+	if berr := t.g.checkTarget(r.Context(), loc); berr != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("redirect (HTTP %d) to %s: %w", resp.StatusCode, loc.Redacted(), berr)
+	}
+	return resp, nil
+}
+
+// checkTarget reports whether u's host is, or resolves only to, blocked addresses.
+// A name that does not resolve is not blocked: it just cannot be reached.
+func (g *Guard) checkTarget(ctx context.Context, u *url.URL) error {
+	host := u.Hostname()
+	if a, ok := parseLiteralHost(host); ok {
+		return g.CheckAddr(a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := g.resolver().LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if err := g.CheckAddr(a); err != nil {
+			return fmt.Errorf("%s resolves to a blocked address: %w", host, err)
+		}
+	}
+	return nil
+}
+
 type httpsOnlyTransport struct{ next http.RoundTripper }
 
 func (t httpsOnlyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -353,7 +427,7 @@ func (t httpsOnlyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // exchange. It dials through the guard; ignores proxies from the environment
 // (a proxy would dial on our behalf, out of the guard's sight); does not follow
 // redirects (a 3xx is returned as the response, since following it could lead
-// anywhere); and, when the guard is https-only, refuses plain http.
+// anywhere, and a redirect aimed at a blocked address fails as blocked); and, when the guard is https-only, refuses plain http.
 func (g *Guard) Client(timeout time.Duration) *http.Client {
 	tr := &http.Transport{
 		Proxy:                  nil,
@@ -367,7 +441,7 @@ func (g *Guard) Client(timeout time.Duration) *http.Client {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	var rt http.RoundTripper = literalTransport{g: g, next: tr}
+	var rt http.RoundTripper = literalTransport{g: g, next: redirectTransport{g: g, next: tr}}
 	if g.httpsOnly {
 		rt = httpsOnlyTransport{rt}
 	}

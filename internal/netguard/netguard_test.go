@@ -459,6 +459,9 @@ func TestClientIgnoresEnvironmentProxy(t *testing.T) {
 		if l, ok := rt.(literalTransport); ok {
 			rt = l.next
 		}
+		if r, ok := rt.(redirectTransport); ok {
+			rt = r.next
+		}
 		tr, ok := rt.(*http.Transport)
 		if !ok {
 			t.Fatalf("httpsOnly=%v: transport is %T, want *http.Transport", httpsOnly, rt)
@@ -522,6 +525,40 @@ func TestDialContext(t *testing.T) {
 			}
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("DialContext(%s) = %v, want %v", tt.addr, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRedirectToBlockedAddress: a receiver that answers with a redirect into the
+// network (a literal, or a name that resolves inside) fails as blocked; a redirect
+// to a public address comes back as the 3xx itself.
+func TestRedirectToBlockedAddress(t *testing.T) {
+	for _, tt := range []struct {
+		location string
+		blocked  bool
+	}{
+		{"http://169.254.169.254/latest/meta-data/", true},
+		{"http://[fd00:ec2::254]/", true},
+		{"http://2852039166/", true}, // 169.254.169.254 as one number
+		{"http://127.0.0.2:8080/admin", true},
+		{"https://93.184.215.14/moved", false},
+		{"/relative", false},
+	} {
+		t.Run(tt.location, func(t *testing.T) {
+			srv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, tt.location, http.StatusTemporaryRedirect)
+			})
+			c := New(prefixes(t, "127.0.0.1/32"), false).Client(5 * time.Second)
+			resp, err := get(t, c, srv.URL+"/hook")
+			if tt.blocked {
+				if !errors.Is(err, ErrBlocked) {
+					t.Errorf("got %v, %v; want ErrBlocked", resp, err)
+				}
+				return
+			}
+			if err != nil || resp.StatusCode != http.StatusTemporaryRedirect {
+				t.Errorf("got %v, %v; want the 307 itself", resp, err)
 			}
 		})
 	}

@@ -68,7 +68,7 @@ type runStepRow struct {
 
 func (runStepRow) TableName() string { return "run_steps" }
 
-func fromAutomation(a *models.Automation) (automationRow, error) {
+func (s *Store) fromAutomation(a *models.Automation) (automationRow, error) {
 	trig, err := json.Marshal(a.Trigger)
 	if err != nil {
 		return automationRow{}, err
@@ -81,15 +81,24 @@ func fromAutomation(a *models.Automation) (automationRow, error) {
 	if err != nil {
 		return automationRow{}, err
 	}
+	secret, err := s.sealString(a.SigningSecret, "automations.signing_secret", a.ID)
+	if err != nil {
+		return automationRow{}, err
+	}
 	return automationRow{ID: a.ID, WorkspaceID: a.WorkspaceID, Name: a.Name, Enabled: a.Enabled,
 		TriggerEventType: a.Trigger.EventType, TriggerSourceID: a.Trigger.SourceID,
-		TriggerJSON: string(trig), StepsJSON: string(st), SigningSecret: a.SigningSecret, Version: a.Version,
+		TriggerJSON: string(trig), StepsJSON: string(st), SigningSecret: secret, Version: a.Version,
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}, nil
 }
 
-func toAutomation(r automationRow) (models.Automation, error) {
-	a := models.Automation{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, Version: r.Version, SigningSecret: r.SigningSecret,
+func (s *Store) toAutomation(r automationRow) (models.Automation, error) {
+	a := models.Automation{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, Version: r.Version,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+	secret, err := s.open(r.SigningSecret, "automations.signing_secret", r.ID)
+	if err != nil {
+		return a, err
+	}
+	a.SigningSecret = string(secret)
 	if err := json.Unmarshal([]byte(r.TriggerJSON), &a.Trigger); err != nil {
 		return a, fmt.Errorf("automation %s trigger: %w", r.ID, err)
 	}
@@ -99,8 +108,15 @@ func toAutomation(r automationRow) (models.Automation, error) {
 	return a, nil
 }
 
-func saveVersion(tx *gorm.DB, a *models.Automation) error {
-	def, err := json.Marshal(a)
+// saveVersion records a as its version; the signing secret in the definition is
+// sealed like the one in the automation row.
+func (s *Store) saveVersion(tx *gorm.DB, a *models.Automation) error {
+	cp := *a
+	var err error
+	if cp.SigningSecret, err = s.sealString(a.SigningSecret, "automation_versions.signing_secret", versionAAD(a.ID, a.Version)); err != nil {
+		return err
+	}
+	def, err := json.Marshal(&cp)
 	if err != nil {
 		return err
 	}
@@ -110,7 +126,7 @@ func saveVersion(tx *gorm.DB, a *models.Automation) error {
 
 // CreateAutomation inserts a and records its first version.
 func (s *Store) CreateAutomation(ctx context.Context, a *models.Automation) error {
-	r, err := fromAutomation(a)
+	r, err := s.fromAutomation(a)
 	if err != nil {
 		return err
 	}
@@ -118,7 +134,7 @@ func (s *Store) CreateAutomation(ctx context.Context, a *models.Automation) erro
 		if err := tx.Create(&r).Error; err != nil {
 			return err
 		}
-		return saveVersion(tx, a)
+		return s.saveVersion(tx, a)
 	})
 	return translate(err, "create automation")
 }
@@ -129,7 +145,7 @@ func (s *Store) GetAutomation(ctx context.Context, workspaceID, id string) (*mod
 	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
 		return nil, translate(err, "automation "+id)
 	}
-	a, err := toAutomation(r)
+	a, err := s.toAutomation(r)
 	return &a, err
 }
 
@@ -147,6 +163,11 @@ func (s *Store) GetAutomationVersion(ctx context.Context, workspaceID, id string
 	if a.WorkspaceID != workspaceID {
 		return nil, fmt.Errorf("automation %s: %w", id, models.ErrNotFound)
 	}
+	secret, err := s.open(a.SigningSecret, "automation_versions.signing_secret", versionAAD(id, version))
+	if err != nil {
+		return nil, err
+	}
+	a.SigningSecret = string(secret)
 	return &a, nil
 }
 
@@ -158,7 +179,7 @@ func (s *Store) ListAutomations(ctx context.Context, workspaceID string, page mo
 	}
 	out := make([]models.Automation, 0, len(rows))
 	for _, r := range rows {
-		a, err := toAutomation(r)
+		a, err := s.toAutomation(r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -169,7 +190,7 @@ func (s *Store) ListAutomations(ctx context.Context, workspaceID string, page mo
 
 // UpdateAutomation writes a (its Version already bumped) and records the version.
 func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) error {
-	r, err := fromAutomation(a)
+	r, err := s.fromAutomation(a)
 	if err != nil {
 		return err
 	}
@@ -183,7 +204,7 @@ func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) erro
 		if res.RowsAffected == 0 {
 			return gorm.ErrRecordNotFound
 		}
-		return saveVersion(tx, a)
+		return s.saveVersion(tx, a)
 	})
 	return translate(err, "automation "+a.ID)
 }
@@ -213,7 +234,7 @@ func (s *Store) AutomationsForEvent(ctx context.Context, workspaceID, eventType,
 	}
 	out := make([]models.Automation, 0, len(rows))
 	for _, r := range rows {
-		a, err := toAutomation(r)
+		a, err := s.toAutomation(r)
 		if err != nil {
 			return nil, err
 		}
@@ -374,3 +395,5 @@ func (s *Store) ResetRun(ctx context.Context, runID string) error {
 	})
 	return translate(err, "reset run "+runID)
 }
+
+func versionAAD(id string, version int) string { return fmt.Sprintf("%s@%d", id, version) }

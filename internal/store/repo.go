@@ -110,7 +110,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, workspaceID, id string, at tim
 
 // CreateEndpoint inserts e.
 func (s *Store) CreateEndpoint(ctx context.Context, e *models.Endpoint) error {
-	r, err := fromEndpoint(e)
+	r, err := s.fromEndpoint(e)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *Store) GetEndpoint(ctx context.Context, workspaceID, id string) (*model
 	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
 		return nil, translate(err, "endpoint "+id)
 	}
-	e, err := toEndpoint(r)
+	e, err := s.toEndpoint(r)
 	return &e, err
 }
 
@@ -135,7 +135,7 @@ func (s *Store) ListEndpoints(ctx context.Context, workspaceID string, page mode
 	}
 	out := make([]models.Endpoint, 0, len(rows))
 	for _, r := range rows {
-		e, err := toEndpoint(r)
+		e, err := s.toEndpoint(r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -146,7 +146,7 @@ func (s *Store) ListEndpoints(ctx context.Context, workspaceID string, page mode
 
 // UpdateEndpoint writes e's mutable fields.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *models.Endpoint) error {
-	r, err := fromEndpoint(e)
+	r, err := s.fromEndpoint(e)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Store) EndpointsForEvent(ctx context.Context, workspaceID, eventType st
 	}
 	var out []models.Endpoint
 	for _, r := range rows {
-		e, err := toEndpoint(r)
+		e, err := s.toEndpoint(r)
 		if err != nil {
 			return nil, err
 		}

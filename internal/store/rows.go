@@ -127,7 +127,7 @@ func toAPIKey(r apiKeyRow) models.APIKey {
 		CreatedAt: utc(r.CreatedAt), RevokedAt: utcp(r.RevokedAt)}
 }
 
-func fromEndpoint(e *models.Endpoint) (endpointRow, error) {
+func (s *Store) fromEndpoint(e *models.Endpoint) (endpointRow, error) {
 	types, err := json.Marshal(e.EventTypes)
 	if err != nil {
 		return endpointRow{}, err
@@ -140,14 +140,18 @@ func fromEndpoint(e *models.Endpoint) (endpointRow, error) {
 	if err != nil {
 		return endpointRow{}, err
 	}
+	sealed, err := s.seal(sec, "endpoints.secrets", e.ID)
+	if err != nil {
+		return endpointRow{}, err
+	}
 	return endpointRow{
 		ID: e.ID, WorkspaceID: e.WorkspaceID, URL: e.URL, Description: e.Description, EventTypes: string(types),
-		Filter: e.Filter, Enabled: e.Enabled, DisabledReason: e.DisabledReason, Secrets: string(sec),
+		Filter: e.Filter, Enabled: e.Enabled, DisabledReason: e.DisabledReason, Secrets: sealed,
 		FailingSince: tsp(e.FailingSince), CreatedAt: ts(e.CreatedAt), UpdatedAt: ts(e.UpdatedAt),
 	}, nil
 }
 
-func toEndpoint(r endpointRow) (models.Endpoint, error) {
+func (s *Store) toEndpoint(r endpointRow) (models.Endpoint, error) {
 	e := models.Endpoint{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, URL: r.URL, Description: r.Description, Filter: r.Filter,
 		Enabled: r.Enabled, DisabledReason: r.DisabledReason, FailingSince: utcp(r.FailingSince),
@@ -156,7 +160,11 @@ func toEndpoint(r endpointRow) (models.Endpoint, error) {
 	if err := json.Unmarshal([]byte(r.EventTypes), &e.EventTypes); err != nil {
 		return e, fmt.Errorf("endpoint %s event_types: %w", r.ID, err)
 	}
-	if err := json.Unmarshal([]byte(r.Secrets), &e.Secrets); err != nil {
+	sec, err := s.open(r.Secrets, "endpoints.secrets", r.ID)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(sec, &e.Secrets); err != nil {
 		return e, fmt.Errorf("endpoint %s secrets: %w", r.ID, err)
 	}
 	for i := range e.Secrets {

@@ -25,7 +25,7 @@ type sourceRow struct {
 
 func (sourceRow) TableName() string { return "sources" }
 
-func fromSource(src *models.Source) (sourceRow, error) {
+func (s *Store) fromSource(src *models.Source) (sourceRow, error) {
 	r := sourceRow{ID: src.ID, WorkspaceID: src.WorkspaceID, Name: src.Name, Enabled: src.Enabled, MaxBodyBytes: src.MaxBodyBytes,
 		CreatedAt: ts(src.CreatedAt), UpdatedAt: ts(src.UpdatedAt)}
 	secrets := src.Secrets
@@ -42,6 +42,10 @@ func fromSource(src *models.Source) (sourceRow, error) {
 		}
 		*f.dst = string(b)
 	}
+	var err error
+	if r.Secrets, err = s.seal([]byte(r.Secrets), "sources.secrets", src.ID); err != nil {
+		return r, err
+	}
 	if src.EventID != nil {
 		b, err := json.Marshal(src.EventID)
 		if err != nil {
@@ -52,13 +56,17 @@ func fromSource(src *models.Source) (sourceRow, error) {
 	return r, nil
 }
 
-func toSource(r sourceRow) (models.Source, error) {
+func (s *Store) toSource(r sourceRow) (models.Source, error) {
 	src := models.Source{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, MaxBodyBytes: r.MaxBodyBytes,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
 	if err := json.Unmarshal([]byte(r.Verification), &src.Verification); err != nil {
 		return src, fmt.Errorf("source %s verification: %w", r.ID, err)
 	}
-	if err := json.Unmarshal([]byte(r.Secrets), &src.Secrets); err != nil {
+	sec, err := s.open(r.Secrets, "sources.secrets", r.ID)
+	if err != nil {
+		return src, err
+	}
+	if err := json.Unmarshal(sec, &src.Secrets); err != nil {
 		return src, fmt.Errorf("source %s secrets: %w", r.ID, err)
 	}
 	if err := json.Unmarshal([]byte(r.EventType), &src.EventType); err != nil {
@@ -75,7 +83,7 @@ func toSource(r sourceRow) (models.Source, error) {
 
 // CreateSource inserts src.
 func (s *Store) CreateSource(ctx context.Context, src *models.Source) error {
-	r, err := fromSource(src)
+	r, err := s.fromSource(src)
 	if err != nil {
 		return err
 	}
@@ -88,7 +96,7 @@ func (s *Store) GetSource(ctx context.Context, workspaceID, id string) (*models.
 	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
 		return nil, translate(err, "source "+id)
 	}
-	src, err := toSource(r)
+	src, err := s.toSource(r)
 	return &src, err
 }
 
@@ -98,7 +106,7 @@ func (s *Store) SourceByID(ctx context.Context, id string) (*models.Source, erro
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return nil, translate(err, "source "+id)
 	}
-	src, err := toSource(r)
+	src, err := s.toSource(r)
 	return &src, err
 }
 
@@ -110,7 +118,7 @@ func (s *Store) ListSources(ctx context.Context, workspaceID string, page models
 	}
 	out := make([]models.Source, 0, len(rows))
 	for _, r := range rows {
-		src, err := toSource(r)
+		src, err := s.toSource(r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -121,7 +129,7 @@ func (s *Store) ListSources(ctx context.Context, workspaceID string, page models
 
 // UpdateSource writes src's mutable fields.
 func (s *Store) UpdateSource(ctx context.Context, src *models.Source) error {
-	r, err := fromSource(src)
+	r, err := s.fromSource(src)
 	if err != nil {
 		return err
 	}

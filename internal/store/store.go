@@ -26,6 +26,7 @@ import (
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -45,6 +46,7 @@ const (
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	keys    *secretbox.Keyring
 }
 
 // Open connects to databaseURL: postgres://… (or postgresql://…) for Postgres;

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
@@ -31,12 +32,25 @@ func backends(t *testing.T, fn func(t *testing.T, s *Store)) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
+			s.UseKeyring(testKeyring(t, testKey))
 			if _, err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
 			fn(t, s)
 		})
 	}
+}
+
+// testKey is the suite's encryption key.
+var testKey = secretbox.Generate()
+
+func testKeyring(t *testing.T, keys string) *secretbox.Keyring {
+	t.Helper()
+	kr, err := secretbox.Parse(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.FixedZone("CET", 3600))

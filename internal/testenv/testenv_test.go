@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -191,4 +192,19 @@ func (f *fakeTB) run(fn func()) {
 		fn()
 	}()
 	<-done
+}
+
+func TestStartDNS(t *testing.T) {
+	addr := testenv.StartDNS(t, map[string][]netip.Addr{"hooks.example.com": {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}})
+	var d net.Dialer
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}}
+	got, err := r.LookupNetIP(context.Background(), "ip", "Hooks.Example.com")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("LookupNetIP = %v, %v; want 127.0.0.1 and ::1", got, err)
+	}
+	if _, err := r.LookupNetIP(context.Background(), "ip", "other.example.com"); err == nil {
+		t.Error("an unknown name resolved")
+	}
 }
