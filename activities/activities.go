@@ -27,6 +27,7 @@ type Store interface {
 	GetDeliveryByID(ctx context.Context, id string) (*models.Delivery, error)
 	RecordAttempt(ctx context.Context, deliveryID string, a *models.Attempt, status models.DeliveryStatus, next *time.Time) error
 	SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error
+	ReserveSendSlot(ctx context.Context, endpointID string, interval, maxWait time.Duration, now time.Time) (time.Duration, bool, error)
 }
 
 // Defaults of the delivery contract (DESIGN.md, "Delivery contract").

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/hookflow/hookflow/internal/ids"
@@ -29,13 +28,24 @@ const (
 	ErrTypeDeliveryRetry = "DeliveryAttemptFailed"
 	// ErrTypeDeliveryFinal is a delivery that has failed for good.
 	ErrTypeDeliveryFinal = "DeliveryFailed"
+	// ErrTypeDeliveryPaced is a delivery held back by its endpoint's rate limit;
+	// nothing was sent and it is not counted as an attempt.
+	ErrTypeDeliveryPaced = "DeliveryPaced"
 )
+
+// maxPaceWait is how long an attempt waits in the activity for its endpoint's next
+// send slot; a slot further off sends the delivery back to Temporal to come back
+// later (a durable timer, not a sleeping worker).
+const maxPaceWait = 5 * time.Second
 
 // DeliverInput names the delivery to attempt. Force sends even to a disabled
 // endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
 type DeliverInput struct {
 	DeliveryID string
 	Force      bool
+	// BaseAttempts is how many attempts the delivery had before this run of it (a
+	// manual retry starts the schedule over); the schedule counts the rest.
+	BaseAttempts int `json:",omitempty"`
 }
 
 // DeliverResult is what the successful attempt saw.
@@ -67,7 +77,6 @@ func Jitter(d time.Duration) time.Duration {
 // a retryable failure returns an error carrying the next delay from the schedule (or
 // the receiver's Retry-After), so the schedule lives here and the workflow stays small.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResult, error) {
-	attempt := int(activity.GetInfo(ctx).Attempt)
 	d, err := a.store.GetDeliveryByID(ctx, in.DeliveryID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
@@ -75,6 +84,9 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 		}
 		return DeliverResult{}, fmt.Errorf("load delivery %s: %w", in.DeliveryID, err)
 	}
+	// The attempt's number in this run of the schedule, from the attempts on record:
+	// Temporal's own attempt counter also counts paced returns, which sent nothing.
+	attempt := max(d.AttemptCount-in.BaseAttempts, 0) + 1
 	ep, err := a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
 	if errors.Is(err, models.ErrNotFound) {
 		return DeliverResult{}, a.endWithout(ctx, d, "endpoint was deleted")
@@ -91,6 +103,11 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			return DeliverResult{}, a.endWithout(ctx, d, "event was deleted")
 		}
 		return DeliverResult{}, fmt.Errorf("load event %s: %w", d.EventID, err)
+	}
+	if ep.RateLimitPerSecond > 0 && !in.Force {
+		if err := a.pace(ctx, ep); err != nil {
+			return DeliverResult{}, err
+		}
 	}
 	body, err := json.Marshal(Payload{ID: ev.ID, Type: ev.Type, Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339), Data: ev.Data})
 	if err != nil {
@@ -294,4 +311,35 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// pace holds the attempt until the endpoint's next send slot, shared by every worker
+// through the database. A slot within maxPaceWait is taken and waited for here; a
+// later one returns a paced error whose NextRetryDelay brings the attempt back
+// near its turn. Either way nothing is dropped.
+func (a *Activities) pace(ctx context.Context, ep *models.Endpoint) error {
+	interval := time.Second / time.Duration(ep.RateLimitPerSecond)
+	wait, reserved, err := a.store.ReserveSendSlot(ctx, ep.ID, interval, maxPaceWait, a.now())
+	if err != nil {
+		return fmt.Errorf("pace delivery to %s: %w", ep.ID, err)
+	}
+	if !reserved {
+		delay := max(a.jitter(wait-maxPaceWait/2), 50*time.Millisecond)
+		return temporal.NewApplicationErrorWithOptions(
+			fmt.Sprintf("paced: %s takes %d deliveries a second; next free slot in %s", ep.ID, ep.RateLimitPerSecond, wait.Round(time.Millisecond)),
+			ErrTypeDeliveryPaced,
+			temporal.ApplicationErrorOptions{NextRetryDelay: delay},
+		)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/ratelimit"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
 )
@@ -74,6 +75,10 @@ type Config struct {
 	PublicURL string
 	// KnownAction reports whether an automation step's action exists.
 	KnownAction func(string) bool
+	// KeyLimiter limits requests per API key on /v1; nil: no limit.
+	KeyLimiter *ratelimit.Limiter
+	// SourceLimiter limits requests per source on /hooks; nil: no limit.
+	SourceLimiter *ratelimit.Limiter
 	// Now is injected by tests.
 	Now func() time.Time
 }

@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,8 +87,21 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxAPIKey, k)
+		if ok, wait := s.cfg.KeyLimiter.Allow(k.ID); !ok {
+			tooMany(c, wait, "this API key", s.cfg.KeyLimiter.PerSecond())
+			return
+		}
 		c.Next()
 	}
+}
+
+// tooMany answers 429 with Retry-After in whole seconds (at least 1, as the header
+// has no finer unit).
+func tooMany(c *gin.Context, wait time.Duration, who string, perSecond float64) {
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	c.Header("Retry-After", strconv.Itoa(secs))
+	writeError(c, http.StatusTooManyRequests, "rate_limited",
+		fmt.Sprintf("too many requests for %s (limit %g a second); retry after %d s", who, perSecond, secs))
 }
 
 // workspace is the caller's workspace id.

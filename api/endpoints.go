@@ -25,7 +25,12 @@ type endpointRequest struct {
 	Description *string   `json:"description"`
 	Filter      *string   `json:"filter"`
 	Enabled     *bool     `json:"enabled"`
+	// RateLimit is rate_limit_per_second: 0 removes the limit.
+	RateLimit *int `json:"rate_limit_per_second"`
 }
+
+// MaxRateLimit is the highest rate_limit_per_second an endpoint may set.
+const MaxRateLimit = 10000
 
 type endpointWithSecret struct {
 	models.Endpoint
@@ -54,6 +59,12 @@ func (s *Server) applyEndpoint(e *models.Endpoint, req endpointRequest) error {
 		if err := s.validateFilter(*req.Filter); err != nil {
 			return err
 		}
+	}
+	if req.RateLimit != nil && (*req.RateLimit < 0 || *req.RateLimit > MaxRateLimit) {
+		return models.Invalid("rate_limit_per_second", "must be between 0 (no limit) and %d", MaxRateLimit)
+	}
+	if req.RateLimit != nil {
+		e.RateLimitPerSecond = *req.RateLimit
 	}
 	if req.URL != nil {
 		e.URL = *req.URL

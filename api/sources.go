@@ -317,6 +317,10 @@ func (s *Server) hook(c *gin.Context) {
 		hookError(c, http.StatusGone, "source_disabled", "this source is disabled")
 		return
 	}
+	if ok, wait := s.cfg.SourceLimiter.Allow(src.ID); !ok {
+		tooMany(c, wait, "this source", s.cfg.SourceLimiter.PerSecond())
+		return
+	}
 	limit := src.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxHookBytes

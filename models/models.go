@@ -71,18 +71,21 @@ func RotateSecrets(secrets []Secret, fresh string, now time.Time, overlap time.D
 // Endpoint is a subscription: a URL that receives signed deliveries of the events
 // whose type it lists (or "*") and that pass its optional CEL filter.
 type Endpoint struct {
-	ID             string     `json:"id"`
-	WorkspaceID    string     `json:"workspace_id"`
-	URL            string     `json:"url"`
-	Description    string     `json:"description"`
-	EventTypes     []string   `json:"event_types"`
-	Filter         string     `json:"filter,omitempty"`
-	Enabled        bool       `json:"enabled"`
-	DisabledReason string     `json:"disabled_reason,omitempty"`
-	Secrets        []Secret   `json:"-"`
-	FailingSince   *time.Time `json:"failing_since,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	ID             string   `json:"id"`
+	WorkspaceID    string   `json:"workspace_id"`
+	URL            string   `json:"url"`
+	Description    string   `json:"description"`
+	EventTypes     []string `json:"event_types"`
+	Filter         string   `json:"filter,omitempty"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabled_reason,omitempty"`
+	// RateLimitPerSecond paces deliveries to the endpoint (0: no limit). Deliveries
+	// over the rate wait for a slot; none is dropped.
+	RateLimitPerSecond int        `json:"rate_limit_per_second"`
+	Secrets            []Secret   `json:"-"`
+	FailingSince       *time.Time `json:"failing_since,omitempty"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
 }
 
 // Subscribes reports whether the endpoint lists eventType (or the wildcard "*").

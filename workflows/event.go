@@ -130,13 +130,15 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 // DeliveryRetryInput names a delivery to run again, same webhook-id.
 type DeliveryRetryInput struct {
 	DeliveryID string
+	// BaseAttempts is the delivery's attempt count when the retry was asked for.
+	BaseAttempts int `json:",omitempty"`
 }
 
 // DeliveryRetryWorkflow runs one delivery again from the start of the schedule.
 func DeliveryRetryWorkflow(ctx workflow.Context, in DeliveryRetryInput) (DeliveryOutcome, error) {
 	out := DeliveryOutcome{DeliveryID: in.DeliveryID}
 	var r activities.DeliverResult
-	if err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, activities.DeliverInput{DeliveryID: in.DeliveryID}).Get(ctx, &r); err != nil {
+	if err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, activities.DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
 		return out, fmt.Errorf("deliver %s: %w", in.DeliveryID, err)
 	}
 	out.Succeeded = true

@@ -27,6 +27,7 @@ type memStore struct {
 	endpoints  map[string]*models.Endpoint
 	deliveries map[string]*models.Delivery
 	attempts   map[string][]models.Attempt
+	nextSlot   map[string]time.Time
 }
 
 func newMemStore(eps ...models.Endpoint) *memStore {
@@ -89,6 +90,23 @@ func (s *memStore) DisableEndpoint(_ context.Context, ws, id, reason string, _ t
 	e := s.endpoints[id]
 	e.Enabled, e.DisabledReason = false, reason
 	return nil
+}
+
+func (s *memStore) ReserveSendSlot(_ context.Context, id string, interval, maxWait time.Duration, now time.Time) (time.Duration, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nextSlot == nil {
+		s.nextSlot = map[string]time.Time{}
+	}
+	slot := now
+	if n := s.nextSlot[id]; n.After(now) {
+		slot = n
+	}
+	if slot.Sub(now) > maxWait {
+		return slot.Sub(now), false, nil
+	}
+	s.nextSlot[id] = slot.Add(interval)
+	return slot.Sub(now), true, nil
 }
 
 func (s *memStore) SetEndpointHealth(context.Context, string, string, bool, time.Time) (*time.Time, error) {

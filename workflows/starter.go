@@ -102,7 +102,7 @@ func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
 			SAEventType.ValueSet(d.EventType),
 			SAEndpoint.ValueSet(d.EndpointID),
 		),
-	}, DeliveryRetryWorkflow, DeliveryRetryInput{DeliveryID: d.ID})
+	}, DeliveryRetryWorkflow, DeliveryRetryInput{DeliveryID: d.ID, BaseAttempts: d.AttemptCount})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return fmt.Errorf("a retry of %s is already running: %w", d.ID, models.ErrConflict)

@@ -102,6 +102,9 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 			"HOOKFLOW_API_KEY":        key,
 			"HOOKFLOW_SHUTDOWN_GRACE": "5s",
 			"HOOKFLOW_ENCRYPTION_KEY": testEncryptionKey,
+			// Tests poll hard; TestRateLimits turns the limits on.
+			"HOOKFLOW_API_RATE_LIMIT":    "0",
+			"HOOKFLOW_SOURCE_RATE_LIMIT": "0",
 		}[k]
 	})
 	if err != nil {

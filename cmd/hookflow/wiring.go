@@ -22,6 +22,7 @@ import (
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/netguard"
+	"github.com/hookflow/hookflow/internal/ratelimit"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
@@ -223,6 +224,8 @@ func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *
 		DevInbox:      devInbox,
 		KnownAction:   newRegistry(c, cfg, st, nil).Known,
 		PublicURL:     cfg.PublicURL,
+		KeyLimiter:    ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
+		SourceLimiter: ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
 	})
 	return &http.Server{
 		Addr:              cfg.HTTPAddr,

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -55,6 +56,10 @@ type Config struct {
 	// DNSServer, when set, is the DNS server (host:port) outbound requests resolve
 	// names with instead of the system's resolver.
 	DNSServer string
+	// APIRateLimit and SourceRateLimit are requests a second per API key on /v1
+	// and per source on /hooks (0: no limit); bursts of twice that are allowed.
+	APIRateLimit    float64
+	SourceRateLimit float64
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -106,6 +111,16 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	}
 	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
 		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
+	}
+	for _, l := range []struct {
+		name string
+		dst  *float64
+	}{{"HOOKFLOW_API_RATE_LIMIT", &c.APIRateLimit}, {"HOOKFLOW_SOURCE_RATE_LIMIT", &c.SourceRateLimit}} {
+		v, err := strconv.ParseFloat(get(l.name, "100"), 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%s: want requests a second, 0 for no limit", l.name)
+		}
+		*l.dst = v
 	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {

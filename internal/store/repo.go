@@ -151,7 +151,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *models.Endpoint) error {
 		return err
 	}
 	res := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", e.WorkspaceID, e.ID).
-		Select("url", "description", "event_types", "filter", "enabled", "disabled_reason", "secrets", "failing_since", "updated_at").
+		Select("url", "description", "event_types", "filter", "enabled", "disabled_reason", "secrets", "failing_since", "rate_limit_per_second", "updated_at").
 		Updates(&r)
 	if res.Error != nil {
 		return translate(res.Error, "update endpoint")
@@ -446,4 +446,41 @@ func (s *Store) SetDeliveryStatus(ctx context.Context, deliveryID string, status
 		return fmt.Errorf("delivery %s: %w", deliveryID, models.ErrNotFound)
 	}
 	return nil
+}
+
+// ReserveSendSlot paces deliveries to a rate-limited endpoint across every worker.
+// The endpoint's next free slot is at or after now; if it is at most maxWait away it
+// is taken (the next one moves on by interval) and reserved is true: the caller
+// waits until now+wait, then sends. Otherwise nothing is taken and wait says how
+// far off the free slot is, for the caller to come back later.
+func (s *Store) ReserveSendSlot(ctx context.Context, endpointID string, interval, maxWait time.Duration, now time.Time) (wait time.Duration, reserved bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Write first: it takes the row lock on Postgres and the write lock on SQLite,
+		// so concurrent reservations take turns instead of sharing a slot.
+		res := tx.Exec(`UPDATE endpoints SET next_send_at = next_send_at WHERE id = ?`, endpointID)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		var next struct{ NextSendAt *time.Time }
+		if err := tx.Model(&endpointRow{}).Select("next_send_at").Where("id = ?", endpointID).Take(&next).Error; err != nil {
+			return err
+		}
+		slot := now
+		if next.NextSendAt != nil && next.NextSendAt.After(now) {
+			slot = next.NextSendAt.UTC()
+		}
+		wait = slot.Sub(now)
+		if wait > maxWait {
+			return nil
+		}
+		reserved = true
+		return tx.Model(&endpointRow{}).Where("id = ?", endpointID).Update("next_send_at", ts(slot.Add(interval))).Error
+	})
+	if err != nil {
+		return 0, false, translate(err, "reserve send slot of "+endpointID)
+	}
+	return wait, reserved, nil
 }

@@ -32,18 +32,19 @@ type apiKeyRow struct {
 func (apiKeyRow) TableName() string { return "api_keys" }
 
 type endpointRow struct {
-	ID             string `gorm:"primaryKey"`
-	WorkspaceID    string
-	URL            string `gorm:"column:url"`
-	Description    string
-	EventTypes     string
-	Filter         string
-	Enabled        bool
-	DisabledReason string
-	Secrets        string
-	FailingSince   *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                 string `gorm:"primaryKey"`
+	WorkspaceID        string
+	URL                string `gorm:"column:url"`
+	Description        string
+	EventTypes         string
+	Filter             string
+	Enabled            bool
+	DisabledReason     string
+	Secrets            string
+	FailingSince       *time.Time
+	RateLimitPerSecond int
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 func (endpointRow) TableName() string { return "endpoints" }
@@ -147,14 +148,14 @@ func (s *Store) fromEndpoint(e *models.Endpoint) (endpointRow, error) {
 	return endpointRow{
 		ID: e.ID, WorkspaceID: e.WorkspaceID, URL: e.URL, Description: e.Description, EventTypes: string(types),
 		Filter: e.Filter, Enabled: e.Enabled, DisabledReason: e.DisabledReason, Secrets: sealed,
-		FailingSince: tsp(e.FailingSince), CreatedAt: ts(e.CreatedAt), UpdatedAt: ts(e.UpdatedAt),
+		FailingSince: tsp(e.FailingSince), RateLimitPerSecond: e.RateLimitPerSecond, CreatedAt: ts(e.CreatedAt), UpdatedAt: ts(e.UpdatedAt),
 	}, nil
 }
 
 func (s *Store) toEndpoint(r endpointRow) (models.Endpoint, error) {
 	e := models.Endpoint{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, URL: r.URL, Description: r.Description, Filter: r.Filter,
-		Enabled: r.Enabled, DisabledReason: r.DisabledReason, FailingSince: utcp(r.FailingSince),
+		Enabled: r.Enabled, DisabledReason: r.DisabledReason, FailingSince: utcp(r.FailingSince), RateLimitPerSecond: r.RateLimitPerSecond,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
 	}
 	if err := json.Unmarshal([]byte(r.EventTypes), &e.EventTypes); err != nil {
