@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/automation"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
 )
@@ -51,6 +52,7 @@ func DefaultSchedule() []time.Duration {
 
 // Activities holds the dependencies of every activity. Create it with New.
 type Activities struct {
+	metrics       *metrics.Metrics
 	store         Store
 	client        *http.Client
 	rules         *rules.Env
@@ -83,6 +85,8 @@ type Config struct {
 	// automations they trigger. (A field, not a method: every exported method of
 	// Activities is registered as an activity.)
 	Automations *Automations
+	// Metrics records attempts, deliveries, runs and disables; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // New returns Activities that deliver with client (which must enforce the SSRF guard
@@ -101,6 +105,7 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 		autos:         cfg.Automations,
 		disableAfter:  cfg.DisableAfter,
 		events:        cfg.Events,
+		metrics:       cfg.Metrics,
 	}
 	if len(a.schedule) == 0 {
 		a.schedule = DefaultSchedule()

@@ -125,6 +125,11 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	if sendErr != nil {
 		rec.Error = sendErr.Error()
 	}
+	defer func() {
+		if rec.Outcome != "" {
+			a.metrics.DeliveryAttempt(string(rec.Outcome), rec.StatusCode, time.Duration(rec.DurationMS)*time.Millisecond)
+		}
+	}()
 
 	switch {
 	case sendErr == nil && status >= 200 && status < 300:
@@ -134,6 +139,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			// at-least-once allows the repeat, but there is no need to cause one.
 			a.logger.WarnContext(ctx, "record successful attempt", "delivery_id", d.ID, "error", err)
 		}
+		a.metrics.Delivered(a.now().Sub(ev.CreatedAt))
 		if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, true, start); err != nil {
 			a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
 		}
@@ -247,6 +253,8 @@ func (a *Activities) disable(ctx context.Context, ep *models.Endpoint, reason, k
 	if err := a.store.DisableEndpoint(ctx, ep.WorkspaceID, ep.ID, reason, at); err != nil {
 		return fmt.Errorf("disable endpoint %s: %w", ep.ID, err)
 	}
+	why, _, _ := strings.Cut(key, ":")
+	a.metrics.EndpointDisabled(why)
 	return nil
 }
 

@@ -186,7 +186,11 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) error {
 	if in.Failed {
 		status = models.RunFailed
 	}
-	return a.autos.Store.SetRunStatus(ctx, in.RunID, status, in.Error, &now)
+	if err := a.autos.Store.SetRunStatus(ctx, in.RunID, status, in.Error, &now); err != nil {
+		return err
+	}
+	a.metrics.RunFinished(string(status))
+	return nil
 }
 
 // RunStepInput is one step to run with the outputs of the steps before it.

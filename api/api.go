@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/ratelimit"
 	"github.com/hookflow/hookflow/internal/rules"
@@ -79,6 +80,8 @@ type Config struct {
 	KeyLimiter *ratelimit.Limiter
 	// SourceLimiter limits requests per source on /hooks; nil: no limit.
 	SourceLimiter *ratelimit.Limiter
+	// Metrics records requests and accepted events and is served at /metrics; nil: neither.
+	Metrics *metrics.Metrics
 	// Now is injected by tests.
 	Now func() time.Time
 }
@@ -154,6 +157,9 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.cfg.Metrics.Handler()))
+	}
 	if s.inbox != nil {
 		r.POST("/dev/inbox/:name", s.inboxRecord)
 		r.GET("/dev/inbox/:name", s.inboxList)

@@ -196,6 +196,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		}
 		c.Header("X-Request-Id", rid)
 		c.Next()
+		s.cfg.Metrics.HTTPRequest(c.Request.Method, c.FullPath(), c.Writer.Status(), time.Since(start))
 		attrs := []any{
 			slog.String("request_id", rid),
 			slog.String("method", c.Request.Method),

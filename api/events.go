@@ -107,6 +107,9 @@ func (s *Server) createEvent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if !dup {
+		s.cfg.Metrics.EventAccepted("api", ev.Type)
+	}
 	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: ev.ExternalID, Duplicate: dup})
 }
 

@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/metrics"
 )
 
 // healthz says the process is up; it checks nothing else, so an orchestrator does
@@ -37,4 +40,25 @@ func (s *Server) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(status, gin.H{"status": "ready", "checks": checks})
+}
+
+// OpsHandler serves only /healthz, /readyz and /metrics: the worker's ops port, for
+// probes and Prometheus, with no API behind it.
+func OpsHandler(store Store, engine Engine, m *metrics.Metrics, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{store: store, engine: engine, logger: logger, cfg: Config{Metrics: m}}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(s.recoverJSON())
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, http.StatusNotFound, "not_found", "no route for "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	if m != nil {
+		r.GET("/metrics", gin.WrapH(m.Handler()))
+	}
+	return r
 }

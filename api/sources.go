@@ -429,5 +429,8 @@ func (s *Server) hook(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if !dup {
+		s.cfg.Metrics.EventAccepted(src.ID, ev.Type)
+	}
 	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: externalID, Duplicate: dup})
 }

@@ -5,12 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/workflows"
@@ -77,12 +81,14 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 
-	c, err := dialTemporal(ctx, cfg, logger)
+	m := metrics.New()
+	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w, err := newWorker(cfg, c, st, logger)
+	p := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
+	w, err := newWorker(p)
 	if err != nil {
 		return err
 	}
@@ -90,7 +96,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	srv, err := newAPIServer(cfg, st, c, logger, true)
+	srv, err := newAPIServer(p, true)
 	if err != nil {
 		return err
 	}
@@ -143,16 +149,16 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := parseFlags(fs, args, stdout, helpServer); err != nil {
 		return err
 	}
-	cfg, logger, st, c, err := connect(ctx, config.RoleServer, getenv, stderr)
+	p, err := connect(ctx, config.RoleServer, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	defer c.Close()
-	if err := ensureAPIKey(ctx, st, cfg.APIKey); err != nil {
+	defer p.close()
+	cfg, logger := p.cfg, p.logger
+	if err := ensureAPIKey(ctx, p.store, cfg.APIKey); err != nil {
 		return err
 	}
-	srv, err := newAPIServer(cfg, st, c, logger, false)
+	srv, err := newAPIServer(p, false)
 	if err != nil {
 		return err
 	}
@@ -181,20 +187,30 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := parseFlags(fs, args, stdout, helpWorker); err != nil {
 		return err
 	}
-	cfg, logger, st, c, err := connect(ctx, config.RoleWorker, getenv, stderr)
+	p, err := connect(ctx, config.RoleWorker, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	defer c.Close()
-	w, err := newWorker(cfg, c, st, logger)
+	defer p.close()
+	cfg, logger := p.cfg, p.logger
+	w, err := newWorker(p)
 	if err != nil {
 		return err
 	}
+	ops := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           api.OpsHandler(p.store, workflows.NewStarter(p.client, cfg.TaskQueue), p.metrics, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	stopOps, err := serveHTTP(ops, logger)
+	if err != nil {
+		return err
+	}
+	defer stopOps(5 * time.Second)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("hookflow worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	logger.Info("hookflow worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress, "ops_addr", cfg.HTTPAddr)
 	<-ctx.Done()
 	logger.Info("shutting down: waiting for running activities", "grace", cfg.ShutdownGrace)
 	w.Stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/internal/testenv"
@@ -68,6 +69,7 @@ type stack struct {
 	api     *httptest.Server
 	key     string
 	logger  *slog.Logger
+	metrics *metrics.Metrics
 	mu      sync.Mutex
 	worker  worker.Worker
 	running bool
@@ -131,18 +133,20 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	if err := ensureAPIKey(ctx, st, key); err != nil {
 		t.Fatal(err)
 	}
-	c, err := dialTemporal(ctx, cfg, logger)
+	m := metrics.New()
+	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	srv, err := newAPIServer(cfg, st, c, logger, false)
+	proc := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
+	srv, err := newAPIServer(proc, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(hs.Close)
-	s := &stack{t: t, cfg: cfg, store: st, client: c, api: hs, key: key, logger: logger}
+	s := &stack{t: t, cfg: cfg, store: st, client: c, api: hs, key: key, logger: logger, metrics: m}
 	s.startWorker()
 	t.Cleanup(s.stopWorker)
 	return s
@@ -155,7 +159,7 @@ func (s *stack) startWorker() {
 	if s.running {
 		return
 	}
-	w, err := newWorker(s.cfg, s.client, s.store, s.logger)
+	w, err := newWorker(&process{cfg: s.cfg, logger: s.logger, store: s.store, client: s.client, metrics: s.metrics})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hookflow/hookflow/activities"
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/ratelimit"
 	"github.com/hookflow/hookflow/internal/rules"
@@ -68,14 +69,15 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // dialTemporal connects to the frontend, retrying briefly: in docker-compose and
 // Kubernetes hookflow often starts before Temporal answers.
-func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, m *metrics.Metrics) (client.Client, error) {
 	var last error
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := client.DialContext(ctx, client.Options{
-			HostPort:  cfg.TemporalAddress,
-			Namespace: cfg.TemporalNamespace,
-			Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+			HostPort:       cfg.TemporalAddress,
+			Namespace:      cfg.TemporalNamespace,
+			Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+			MetricsHandler: m.TemporalHandler(),
 		})
 		if err == nil {
 			return c, nil
@@ -182,7 +184,8 @@ func newGuard(cfg *config.Config) *netguard.Guard {
 }
 
 // newWorker builds the Temporal worker with every workflow and activity registered.
-func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slog.Logger) (worker.Worker, error) {
+func newWorker(p *process) (worker.Worker, error) {
+	cfg, c, st, logger := p.cfg, p.client, p.store, p.logger
 	env, err := rules.NewEnv()
 	if err != nil {
 		return nil, err
@@ -193,6 +196,7 @@ func newWorker(cfg *config.Config, c client.Client, st *store.Store, logger *slo
 		DisableAfter: cfg.DisableAfter,
 		Events:       workflows.NewStarter(c, cfg.TaskQueue),
 		Automations:  &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
+		Metrics:      p.metrics,
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
@@ -214,7 +218,8 @@ func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClien
 }
 
 // newAPIServer builds the HTTP server of the REST API.
-func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *slog.Logger, devInbox bool) (*http.Server, error) {
+func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
+	cfg, c, st, logger := p.cfg, p.client, p.store, p.logger
 	env, err := rules.NewEnv()
 	if err != nil {
 		return nil, err
@@ -226,6 +231,7 @@ func newAPIServer(cfg *config.Config, st *store.Store, c client.Client, logger *
 		PublicURL:     cfg.PublicURL,
 		KeyLimiter:    ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
 		SourceLimiter: ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
+		Metrics:       p.metrics,
 	})
 	return &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -259,27 +265,43 @@ func serveHTTP(srv *http.Server, logger *slog.Logger) (func(time.Duration), erro
 	}, nil
 }
 
-// connect is the start of `server` and `worker`: configuration, logger, a migrated
-// database and a Temporal client. The caller closes the store and the client.
-func connect(ctx context.Context, role config.Role, getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, *store.Store, client.Client, error) {
+// process is what one hookflow process runs on.
+type process struct {
+	cfg     *config.Config
+	logger  *slog.Logger
+	store   *store.Store
+	client  client.Client
+	metrics *metrics.Metrics
+}
+
+// close releases the client and the store.
+func (p *process) close() {
+	p.client.Close()
+	p.store.Close()
+}
+
+// connect is the start of `server` and `worker`: configuration, logger, metrics, a
+// migrated database and a Temporal client. The caller calls close.
+func connect(ctx context.Context, role config.Role, getenv func(string) string, stderr io.Writer) (*process, error) {
 	cfg, err := config.Load(role, getenv)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	logger := newLogger(cfg, stderr)
 	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	st.UseKeyring(cfg.Keys)
 	if err := st.CheckMigrated(ctx); err != nil {
 		st.Close()
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	c, err := dialTemporal(ctx, cfg, logger)
+	m := metrics.New()
+	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	return cfg, logger, st, c, nil
+	return &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}, nil
 }
