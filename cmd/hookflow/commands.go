@@ -11,12 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/internal/tsetup"
 	"github.com/hookflow/hookflow/workflows"
 )
 
@@ -346,5 +350,66 @@ func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return nil
 	}
 	fmt.Fprintf(stdout, "re-encrypted %d secrets with key %s\nset HOOKFLOW_ENCRYPTION_KEY on every server and worker to:\n%s\n", n, next.PrimaryID(), *newKey)
+	return nil
+}
+
+const helpTemporalSetup = `Usage: hookflow temporal-setup [flags]
+
+Prepares an external Temporal cluster (TEMPORAL_ADDRESS) for hookflow: registers
+the namespace (TEMPORAL_NAMESPACE) unless it exists, and adds hookflow's search
+attributes (HookflowWorkspace, HookflowEventType, HookflowSource, HookflowEndpoint,
+HookflowAutomation) that the namespace lacks. Safe to run at every deploy.
+
+Flags:
+`
+
+func cmdTemporalSetup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("temporal-setup", flag.ContinueOnError)
+	retention := fs.Duration("retention", 7*24*time.Hour, "how long Temporal keeps closed workflow histories, for a namespace it creates")
+	if err := parseFlags(fs, args, stdout, helpTemporalSetup); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleTemporalSetup, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	// The namespace may not exist yet: dial without checking it.
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: "temporal-system",
+		Logger: tlog.NewStructuredLogger(logger.With("component", "temporal-sdk"))})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer c.Close()
+	made, err := tsetup.EnsureNamespace(ctx, c, cfg.TemporalNamespace, *retention)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Fprintf(stdout, "registered namespace %s (retention %s)\n", cfg.TemporalNamespace, *retention)
+	} else {
+		fmt.Fprintf(stdout, "namespace %s exists\n", cfg.TemporalNamespace)
+	}
+	// A namespace just registered takes a moment to reach every service's cache.
+	var added []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		added, err = tsetup.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes())
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(added) == 0 {
+		fmt.Fprintln(stdout, "search attributes are registered")
+	} else {
+		fmt.Fprintf(stdout, "added search attributes %s\n", strings.Join(added, ", "))
+	}
 	return nil
 }

@@ -29,6 +29,8 @@ Commands:
   server    run the REST API against an external Temporal and Postgres
   worker    run the Temporal worker against an external Temporal and Postgres
   migrate   apply database migrations
+  temporal-setup
+            register the namespace and search attributes on an external Temporal
   rotate-encryption-key
             re-encrypt the stored secrets with a new key
   help      show this help
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdWorker(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
+	case "temporal-setup":
+		err = cmdTemporalSetup(ctx, args[1:], stdout, stderr, getenv)
 	case "rotate-encryption-key":
 		err = cmdRotateKey(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

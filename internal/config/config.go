@@ -28,6 +28,8 @@ const (
 	RoleWorker Role = "worker"
 	// RoleMigrate is `hookflow migrate`: a database, no secrets.
 	RoleMigrate Role = "migrate"
+	// RoleTemporalSetup is `hookflow temporal-setup`: Temporal only.
+	RoleTemporalSetup Role = "temporal-setup"
 )
 
 // Config is every setting hookflow reads.
@@ -128,7 +130,7 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		}
 	}
 	if c.DatabaseURL == "" {
-		if role != RoleDev {
+		if role != RoleDev && role != RoleTemporalSetup {
 			return nil, fmt.Errorf("DATABASE_URL is required for %s (e.g. postgres://user:pass@host:5432/hookflow)", role)
 		}
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "hookflow.db")
