@@ -154,6 +154,8 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.yaml", s.openapiSpec)
+	r.GET("/docs", s.docs)
 	if s.inbox != nil {
 		r.POST("/dev/inbox/:name", s.inboxRecord)
 		r.GET("/dev/inbox/:name", s.inboxList)
