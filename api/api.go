@@ -160,6 +160,8 @@ func (s *Server) routes() *gin.Engine {
 	if s.cfg.Metrics != nil {
 		r.GET("/metrics", gin.WrapH(s.cfg.Metrics.Handler()))
 	}
+	r.GET("/openapi.yaml", s.openapiSpec)
+	r.GET("/docs", s.docs)
 	if s.inbox != nil {
 		r.POST("/dev/inbox/:name", s.inboxRecord)
 		r.GET("/dev/inbox/:name", s.inboxList)
