@@ -1024,7 +1024,9 @@ type goBuild struct {
 var buildEnv = []string{"CGO_ENABLED", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOFLAGS", "GOEXPERIMENT"}
 
 // valueFlags are the go build flags that take a value.
-var valueFlags = []string{"-o", "-ldflags", "-gcflags", "-asmflags", "-tags", "-mod", "-p", "-pgo", "-buildmode", "-buildvcs", "-installsuffix", "-overlay", "-pkgdir", "-toolexec", "-modfile"}
+var valueFlags = []string{"-o", "-ldflags", "-gcflags", "-asmflags", "-tags", "-mod", "-p", "-pgo", "-buildmode", "-installsuffix", "-overlay", "-pkgdir", "-toolexec", "-modfile"}
+
+var envAssign = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 // parseGoBuild finds `go build` (or `$(GO) build`) in a shell command line.
 func parseGoBuild(line string, env map[string]string) (goBuild, error) {
@@ -1043,7 +1045,7 @@ func parseGoBuild(line string, env map[string]string) (goBuild, error) {
 	// Inline assignments right before the go command.
 	for j := i - 1; j >= 0; j-- {
 		k, v, ok := strings.Cut(words[j], "=")
-		if !ok || !regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`).MatchString(k) {
+		if !ok || !envAssign.MatchString(k) {
 			break
 		}
 		b.env[k] = v
