@@ -38,9 +38,6 @@ import (
 // `rotate-encryption-key` (an operator's one-off) have no place in a manifest.
 var deployRoles = []string{"server", "worker", "migrate", "temporal-setup"}
 
-// pendingRoles are deploy roles that may not be in this checkout's cmd/hookflow yet
-// (temporal-setup lands separately); they are accepted with a log line until then.
-var pendingRoles = []string{"temporal-setup"}
 
 // Environment variables that are not hookflow's but are fine to set: the Go runtime's
 // and OpenTelemetry's standard ones. Everything else must be in the README's table.
@@ -112,8 +109,6 @@ func checkSubcommand(t *testing.T, where, cmd string, known map[string]bool) {
 	switch {
 	case !slices.Contains(deployRoles, cmd):
 		t.Errorf("%s: runs %q; a deployment runs one of %v", where, cmd, deployRoles)
-	case !known[cmd] && slices.Contains(pendingRoles, cmd):
-		t.Logf("%s: %q is not in this checkout's cmd/hookflow yet; accepted as pending", where, cmd)
 	case !known[cmd]:
 		t.Errorf("%s: hookflow has no subcommand %q", where, cmd)
 	}
