@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/logctx"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -87,6 +88,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxAPIKey, k)
+		c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String("workspace_id", k.WorkspaceID)))
 		if ok, wait := s.cfg.KeyLimiter.Allow(k.ID); !ok {
 			tooMany(c, wait, "this API key", s.cfg.KeyLimiter.PerSecond())
 			return
@@ -195,17 +197,14 @@ func (s *Server) requestLog() gin.HandlerFunc {
 			rid = ids.New("req")
 		}
 		c.Header("X-Request-Id", rid)
+		c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String("request_id", rid)))
 		c.Next()
 		s.cfg.Metrics.HTTPRequest(c.Request.Method, c.FullPath(), c.Writer.Status(), time.Since(start))
 		attrs := []any{
-			slog.String("request_id", rid),
 			slog.String("method", c.Request.Method),
 			slog.String("path", c.FullPath()),
 			slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)),
-		}
-		if k, ok := c.Get(ctxAPIKey); ok {
-			attrs = append(attrs, slog.String("workspace_id", k.(*models.APIKey).WorkspaceID))
 		}
 		s.logger.InfoContext(c.Request.Context(), "http request", attrs...)
 	}

@@ -38,7 +38,6 @@ import (
 // `rotate-encryption-key` (an operator's one-off) have no place in a manifest.
 var deployRoles = []string{"server", "worker", "migrate", "temporal-setup"}
 
-
 // Environment variables that are not hookflow's but are fine to set: the Go runtime's
 // and OpenTelemetry's standard ones. Everything else must be in the README's table.
 var standardEnv = []string{
