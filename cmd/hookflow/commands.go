@@ -20,6 +20,7 @@ import (
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/internal/tracing"
 	"github.com/hookflow/hookflow/internal/tsetup"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -85,6 +86,13 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return err
 	}
 
+	if cfg.Tracing {
+		stop, err := tracing.Setup(ctx, "hookflow-dev", getenv)
+		if err != nil {
+			return err
+		}
+		defer stop(context.Background())
+	}
 	m := metrics.New()
 	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/internal/tracing"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -71,10 +73,19 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // dialTemporal connects to the frontend, retrying briefly: in docker-compose and
 // Kubernetes hookflow often starts before Temporal answers.
 func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, m *metrics.Metrics) (client.Client, error) {
+	var interceptors []interceptor.ClientInterceptor
+	if cfg.Tracing {
+		ti, err := tracing.Interceptor()
+		if err != nil {
+			return nil, err
+		}
+		interceptors = append(interceptors, ti)
+	}
 	var last error
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := client.DialContext(ctx, client.Options{
+			Interceptors:   interceptors,
 			HostPort:       cfg.TemporalAddress,
 			Namespace:      cfg.TemporalNamespace,
 			Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
@@ -234,9 +245,13 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 		SourceLimiter: ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
 		Metrics:       p.metrics,
 	})
+	handler := srv.Handler()
+	if cfg.Tracing {
+		handler = tracing.Handler(handler)
+	}
 	return &http.Server{
 		Addr:              cfg.HTTPAddr,
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -273,12 +288,19 @@ type process struct {
 	store   *store.Store
 	client  client.Client
 	metrics *metrics.Metrics
+	// stopTracing flushes the spans not yet exported.
+	stopTracing func(context.Context) error
 }
 
-// close releases the client and the store.
+// close releases the client and the store and flushes traces.
 func (p *process) close() {
 	p.client.Close()
 	p.store.Close()
+	if p.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.stopTracing(ctx)
+	}
 }
 
 // connect is the start of `server` and `worker`: configuration, logger, metrics, a
@@ -299,10 +321,16 @@ func connect(ctx context.Context, role config.Role, getenv func(string) string, 
 		return nil, err
 	}
 	m := metrics.New()
-	c, err := dialTemporal(ctx, cfg, logger, m)
-	if err != nil {
+	p := &process{cfg: cfg, logger: logger, store: st, metrics: m, stopTracing: func(context.Context) error { return nil }}
+	if cfg.Tracing {
+		if p.stopTracing, err = tracing.Setup(ctx, "hookflow-"+string(role), getenv); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if p.client, err = dialTemporal(ctx, cfg, logger, m); err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}, nil
+	return p, nil
 }

@@ -62,6 +62,8 @@ type Config struct {
 	// and per source on /hooks (0: no limit); bursts of twice that are allowed.
 	APIRateLimit    float64
 	SourceRateLimit float64
+	// Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
+	Tracing bool
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -84,6 +86,7 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		APIKey:            get("HOOKFLOW_API_KEY", ""),
 		LogLevel:          get("HOOKFLOW_LOG_LEVEL", "info"),
 		DNSServer:         get("HOOKFLOW_DNS_SERVER", ""),
+		Tracing:           get("OTEL_EXPORTER_OTLP_ENDPOINT", "") != "" || get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "") != "",
 		LogFormat:         get("HOOKFLOW_LOG_FORMAT", map[Role]string{RoleDev: "text"}[role]),
 	}
 	c.PublicURL = get("HOOKFLOW_PUBLIC_URL", "http://"+c.HTTPAddr)

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/tracing"
+)
+
+// TestTracingSpansRequestToActivities: with tracing on, one trace runs from the
+// POST /v1/events request through the event's workflow to its Deliver activity.
+func TestTracingSpansRequestToActivities(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { tracing.Install(sdktrace.NewTracerProvider()) })
+	s := newStack(t, func(c *config.Config) { c.Tracing = true })
+	rcv := newReceiver(t, 200)
+	s.createEndpoint(rcv.URL, "trace.test")
+	ev := s.sendEvent(map[string]any{"type": "trace.test", "data": map[string]any{}})
+	s.waitDeliveries(ev.ID, 1, 20*time.Second)
+
+	var root sdktrace.ReadOnlySpan
+	deadline := time.Now().Add(10 * time.Second)
+	want := []string{"StartWorkflow:EventWorkflow", "RunWorkflow:EventWorkflow", "StartActivity:Deliver", "RunActivity:Deliver"}
+	for {
+		spans := rec.Ended()
+		for _, sp := range spans {
+			if sp.Name() == "HTTP POST" && sp.Parent().TraceID().IsValid() == false {
+				for _, a := range sp.Attributes() {
+					if a.Value.AsString() == "/v1/events" {
+						root = sp
+					}
+				}
+			}
+		}
+		missing := []string{}
+		if root != nil {
+			for _, name := range want {
+				found := false
+				for _, sp := range spans {
+					found = found || (sp.Name() == name && sp.SpanContext().TraceID() == root.SpanContext().TraceID())
+				}
+				if !found {
+					missing = append(missing, name)
+				}
+			}
+		}
+		if root != nil && len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, sp := range spans {
+				names = append(names, sp.Name()+"@"+sp.SpanContext().TraceID().String()[:8])
+			}
+			t.Fatalf("root span found: %v; missing in its trace: %v; all spans: %v", root != nil, missing, names)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
