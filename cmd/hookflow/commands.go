@@ -128,6 +128,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 hookflow dev is running.
 
   API          %s
+  API docs     %s/docs
   Temporal UI  %s
   Temporal     %s (namespace %s)
   Dev inbox    %s/dev/inbox/{name}
@@ -139,7 +140,7 @@ hookflow dev is running.
   export HOOKFLOW_API_KEY=%s
 
 Press Ctrl-C to stop.
-`, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
+`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
 	if *demo {
 		printDemo(stdout, base)
 	}

@@ -93,7 +93,7 @@ func TestDevWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSpace(string(keyBytes))
-	for _, want := range []string{key, "http://" + env["HOOKFLOW_HTTP_ADDR"], env["TEMPORAL_UI_ADDRESS"], "/dev/inbox/"} {
+	for _, want := range []string{key, "http://" + env["HOOKFLOW_HTTP_ADDR"], env["TEMPORAL_UI_ADDRESS"], "/dev/inbox/", "/docs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev banner lacks %q:\n%s", want, out.String())
 		}
