@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -174,19 +175,23 @@ func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) erro
 	return nil
 }
 
-// EndpointsForEvent returns the workspace's enabled endpoints subscribed to eventType.
+// EndpointsForEvent returns the workspace's enabled endpoints subscribed to eventType,
+// without their secrets, description and health (what matching needs).
 // Subscriptions are matched in Go: a workspace has tens of endpoints, not millions,
 // and it keeps the SQL the same on both databases.
 func (s *Store) EndpointsForEvent(ctx context.Context, workspaceID, eventType string) ([]models.Endpoint, error) {
+	// Every event runs this, and matching needs no secrets: leave them (and their
+	// decryption) to the delivery, which loads its endpoint whole.
 	var rows []endpointRow
-	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND enabled = ?", workspaceID, true).Order("id").Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Select("id", "workspace_id", "url", "event_types", "filter", "enabled", "rate_limit_per_second").
+		Where("workspace_id = ? AND enabled = ?", workspaceID, true).Order("id").Find(&rows).Error; err != nil {
 		return nil, translate(err, "match endpoints")
 	}
 	var out []models.Endpoint
 	for _, r := range rows {
-		e, err := s.toEndpoint(r)
-		if err != nil {
-			return nil, err
+		e := models.Endpoint{ID: r.ID, WorkspaceID: r.WorkspaceID, URL: r.URL, Filter: r.Filter, Enabled: r.Enabled, RateLimitPerSecond: r.RateLimitPerSecond}
+		if err := json.Unmarshal([]byte(r.EventTypes), &e.EventTypes); err != nil {
+			return nil, fmt.Errorf("endpoint %s event_types: %w", r.ID, err)
 		}
 		if e.Subscribes(eventType) {
 			out = append(out, e)
@@ -214,7 +219,12 @@ func (s *Store) SetEndpointHealth(ctx context.Context, workspaceID, id string, o
 	q := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", workspaceID, id)
 	var err error
 	if ok {
-		err = q.Where("failing_since IS NOT NULL").Update("failing_since", nil).Error
+		// A success clears the clock; nobody needs the value after that, so it is not
+		// read back (this runs on every delivered message).
+		if err := q.Where("failing_since IS NOT NULL").Update("failing_since", nil).Error; err != nil {
+			return nil, translate(err, "endpoint health")
+		}
+		return nil, nil
 	} else {
 		err = q.Where("failing_since IS NULL").Update("failing_since", ts(at)).Error
 	}
@@ -242,11 +252,17 @@ func (s *Store) InsertEvent(ctx context.Context, e *models.Event) (*models.Event
 	if res.Error != nil {
 		return nil, false, translate(res.Error, "insert event")
 	}
+	if res.RowsAffected == 1 {
+		// Inserted: what is stored is e (times as the database keeps them).
+		stored := *e
+		stored.CreatedAt = utc(r.CreatedAt)
+		return &stored, true, nil
+	}
 	stored, err := s.EventByDedupKey(ctx, e.WorkspaceID, e.DedupKey)
 	if err != nil {
 		return nil, false, err
 	}
-	return stored, res.RowsAffected == 1, nil
+	return stored, false, nil
 }
 
 // GetEvent returns the workspace's event id.
@@ -300,9 +316,19 @@ func (s *Store) EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]m
 		endpointIDs[i] = ds[i].EndpointID
 	}
 	db := s.db.WithContext(ctx)
-	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
-		return nil, translate(err, "insert deliveries")
+	res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows)
+	if res.Error != nil {
+		return nil, translate(res.Error, "insert deliveries")
 	}
+	if res.RowsAffected == int64(len(rows)) {
+		// All new (the common case): what is stored is what was planned.
+		out := make([]models.Delivery, len(rows))
+		for i := range rows {
+			out[i] = toDelivery(rows[i])
+		}
+		return out, nil
+	}
+	// A retried activity: some or all exist already; the originals win.
 	var stored []deliveryRow
 	if err := db.Where("event_id = ? AND endpoint_id IN ?", ds[0].EventID, endpointIDs).Find(&stored).Error; err != nil {
 		return nil, translate(err, "read deliveries")
@@ -400,17 +426,39 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, a *models.
 	if lastErr == "" && a.StatusCode != 0 && status != models.DeliverySucceeded {
 		lastErr = fmt.Sprintf("HTTP %d", a.StatusCode)
 	}
+	if s.dialect == Postgres {
+		// One statement, one round trip: it runs on every attempt. The delivery's
+		// attempt_count is the number of its last attempt (the SQLite path below
+		// keeps them equal too), so the new attempt takes attempt_count + 1, and
+		// the row lock the UPDATE takes orders concurrent recorders of a delivery.
+		var n []int
+		err := s.db.WithContext(ctx).Raw(`
+WITH d AS (
+  UPDATE deliveries
+     SET attempt_count = attempt_count + 1, status = ?, last_error = ?, last_attempt_at = ?,
+         next_attempt_at = ?, updated_at = ?
+   WHERE id = ?
+  RETURNING id, attempt_count)
+INSERT INTO attempts (id, delivery_id, number, at, duration_ms, status_code, response_excerpt, error, outcome)
+SELECT ?, d.id, d.attempt_count, ?, ?, ?, ?, ?, ? FROM d
+RETURNING number`,
+			string(status), lastErr, ts(a.At), tsp(next), ts(time.Now()), deliveryID,
+			a.ID, ts(a.At), a.DurationMS, a.StatusCode, a.ResponseExcerpt, a.Error, string(a.Outcome)).Scan(&n).Error
+		if err != nil {
+			return translate(err, "record attempt")
+		}
+		if len(n) == 0 {
+			return fmt.Errorf("delivery %s: %w", deliveryID, models.ErrNotFound)
+		}
+		a.Number = n[0]
+		return nil
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int
 		if err := tx.Model(&attemptRow{}).Select("COALESCE(MAX(number), 0)").Where("delivery_id = ?", deliveryID).Scan(&n).Error; err != nil {
 			return err
 		}
 		a.Number = n + 1
-		row := attemptRow{ID: a.ID, DeliveryID: deliveryID, Number: a.Number, At: ts(a.At), DurationMS: a.DurationMS,
-			StatusCode: a.StatusCode, ResponseExcerpt: a.ResponseExcerpt, Error: a.Error, Outcome: string(a.Outcome)}
-		if err := tx.Create(&row).Error; err != nil {
-			return err
-		}
 		res := tx.Model(&deliveryRow{}).Where("id = ?", deliveryID).Updates(map[string]any{
 			"status":          string(status),
 			"attempt_count":   a.Number,
@@ -425,7 +473,9 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, a *models.
 		if res.RowsAffected == 0 {
 			return gorm.ErrRecordNotFound
 		}
-		return nil
+		row := attemptRow{ID: a.ID, DeliveryID: deliveryID, Number: a.Number, At: ts(a.At), DurationMS: a.DurationMS,
+			StatusCode: a.StatusCode, ResponseExcerpt: a.ResponseExcerpt, Error: a.Error, Outcome: string(a.Outcome)}
+		return tx.Create(&row).Error
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("delivery %s: %w", deliveryID, models.ErrNotFound)

@@ -220,8 +220,13 @@ func TestEndpoints(t *testing.T) {
 		if since == nil || !since.Equal(t0) {
 			t.Errorf("a later failure moved failing_since to %v", since)
 		}
-		if since, _ = s.SetEndpointHealth(ctx, models.DefaultWorkspaceID, "ep_3", true, t0); since != nil {
-			t.Errorf("success left failing_since = %v", since)
+		if _, err := s.SetEndpointHealth(ctx, models.DefaultWorkspaceID, "ep_3", true, t0); err != nil {
+			t.Fatal(err)
+		}
+		if ep, err := s.GetEndpoint(ctx, models.DefaultWorkspaceID, "ep_3"); err != nil {
+			t.Fatal(err)
+		} else if ep.FailingSince != nil {
+			t.Errorf("success left failing_since = %v", ep.FailingSince)
 		}
 		if err := s.DeleteEndpoint(ctx, models.DefaultWorkspaceID, "ep_5"); err != nil {
 			t.Fatal(err)
@@ -359,6 +364,9 @@ func TestDeliveriesAndAttempts(t *testing.T) {
 		}
 		if b, _ := s.GetDeliveryByID(ctx, "del_b"); b.LastError != "HTTP 400" || b.Status != models.DeliveryFailed {
 			t.Errorf("del_b = %+v", b)
+		}
+		if err := s.RecordAttempt(ctx, "del_nope", &models.Attempt{At: t0, Outcome: models.AttemptFailed}, models.DeliveryFailed, nil); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("attempt of a delivery that does not exist: %v", err)
 		}
 		if _, err := s.GetDelivery(ctx, "ws_other", "del_a"); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("other workspace: %v", err)
