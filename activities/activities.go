@@ -65,6 +65,7 @@ type Activities struct {
 	programs      programs
 	disableAfter  time.Duration
 	events        EventStarter
+	recent        eventCache
 }
 
 // Config tunes the activities; zero values take the defaults.

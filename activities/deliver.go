@@ -31,7 +31,14 @@ const (
 	// ErrTypeDeliveryPaced is a delivery held back by its endpoint's rate limit;
 	// nothing was sent and it is not counted as an attempt.
 	ErrTypeDeliveryPaced = "DeliveryPaced"
+	// ErrTypeDeliveryNotDue is an attempt started before its NotBefore time: nothing
+	// was sent; Temporal runs it again when it is due.
+	ErrTypeDeliveryNotDue = "DeliveryNotDue"
 )
+
+// maxDueWait is how long an attempt that starts a little early waits in the activity
+// rather than going back to Temporal.
+const maxDueWait = 100 * time.Millisecond
 
 // maxPaceWait is how long an attempt waits in the activity for its endpoint's next
 // send slot; a slot further off sends the delivery back to Temporal to come back
@@ -46,6 +53,12 @@ type DeliverInput struct {
 	// BaseAttempts is how many attempts the delivery had before this run of it (a
 	// manual retry starts the schedule over); the schedule counts the rest.
 	BaseAttempts int `json:",omitempty"`
+	// NotBefore, when set, is when the attempt is due (the schedule's delay after a
+	// first attempt made as a local activity). An activity started earlier returns
+	// ErrTypeDeliveryNotDue with the time left as its NextRetryDelay, so the wait is
+	// Temporal's activity retry timer: one per delivery, and as precise as the
+	// retries that follow it.
+	NotBefore time.Time `json:",omitzero"`
 }
 
 // DeliverResult is what the successful attempt saw.
@@ -77,6 +90,11 @@ func Jitter(d time.Duration) time.Duration {
 // a retryable failure returns an error carrying the next delay from the schedule (or
 // the receiver's Retry-After), so the schedule lives here and the workflow stays small.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResult, error) {
+	if !in.NotBefore.IsZero() {
+		if err := a.due(ctx, in.NotBefore); err != nil {
+			return DeliverResult{}, err
+		}
+	}
 	d, err := a.store.GetDeliveryByID(ctx, in.DeliveryID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
@@ -97,7 +115,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	if !ep.Enabled && !in.Force {
 		return DeliverResult{}, a.endWithout(ctx, d, "endpoint is disabled: "+ep.DisabledReason)
 	}
-	ev, err := a.store.GetEvent(ctx, d.WorkspaceID, d.EventID)
+	ev, err := a.event(ctx, d.WorkspaceID, d.EventID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			return DeliverResult{}, a.endWithout(ctx, d, "event was deleted")
@@ -116,9 +134,10 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 
 	start := a.now()
 	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body)
+	end := a.now()
 	rec := &models.Attempt{
 		At:              start,
-		DurationMS:      a.now().Sub(start).Milliseconds(),
+		DurationMS:      end.Sub(start).Milliseconds(),
 		StatusCode:      status,
 		ResponseExcerpt: excerpt,
 	}
@@ -140,8 +159,13 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			a.logger.WarnContext(ctx, "record successful attempt", "delivery_id", d.ID, "error", err)
 		}
 		a.metrics.Delivered(a.now().Sub(ev.CreatedAt))
-		if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, true, start); err != nil {
-			a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
+		// A success resets the failure clock. A healthy endpoint (as loaded just
+		// before sending) has no clock to reset, which spares a write per delivery;
+		// a failure recorded since then is cleared by the next success.
+		if ep.FailingSince != nil {
+			if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, true, start); err != nil {
+				a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
+			}
 		}
 		return DeliverResult{Attempt: attempt, StatusCode: status}, nil
 
@@ -193,7 +217,9 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 		// Zero would mean "use the retry policy's interval" to Temporal.
 		delay = time.Millisecond
 	}
-	next := start.Add(delay)
+	// The delay runs from the end of the attempt, as Temporal's own retry delay
+	// runs from the failure it is told of.
+	next := end.Add(delay)
 	rec.Outcome = models.AttemptRetrying
 	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryPending, &next); err != nil {
 		return DeliverResult{}, fmt.Errorf("record attempt of %s: %w", d.ID, err)
@@ -201,8 +227,16 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	return DeliverResult{}, temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("attempt %d: %s; next attempt in %s", attempt, reason, delay.Round(time.Millisecond)),
 		ErrTypeDeliveryRetry,
-		temporal.ApplicationErrorOptions{NextRetryDelay: delay},
+		temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: next}}},
 	)
+}
+
+// RetryDue, the details of a retryable attempt failure, is when the next attempt
+// is due by the attempt's own clock. A first attempt made as a local activity may
+// run well after the workflow task began, so the workflow's clock is no base for
+// the delay; this is.
+type RetryDue struct {
+	At time.Time
 }
 
 // send makes the signed POST. It returns the status, an excerpt of the answer and
@@ -336,11 +370,35 @@ func (a *Activities) pace(ctx context.Context, ep *models.Endpoint) error {
 		return temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("paced: %s takes %d deliveries a second; next free slot in %s", ep.ID, ep.RateLimitPerSecond, wait.Round(time.Millisecond)),
 			ErrTypeDeliveryPaced,
-			temporal.ApplicationErrorOptions{NextRetryDelay: delay},
+			temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: a.now().Add(delay)}}},
 		)
 	}
 	if wait <= 0 {
 		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// due returns once notBefore has come, waiting here for at most maxDueWait; an
+// attempt further from its time goes back to Temporal until then.
+func (a *Activities) due(ctx context.Context, notBefore time.Time) error {
+	wait := notBefore.Sub(a.now())
+	if wait <= 0 {
+		return nil
+	}
+	if wait > maxDueWait {
+		return temporal.NewApplicationErrorWithOptions(
+			fmt.Sprintf("not due yet: the attempt is scheduled for %s", notBefore.UTC().Format(time.RFC3339Nano)),
+			ErrTypeDeliveryNotDue,
+			temporal.ApplicationErrorOptions{NextRetryDelay: wait},
+		)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()

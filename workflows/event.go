@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,12 @@ type EventWorkflowInput struct {
 	// DedupKey is the event's dedup key (models.Event does not serialise it).
 	DedupKey       string
 	OnlyEndpointID string
+	// FirstAttemptLocal makes each delivery's first attempt a local activity (see
+	// deliverAllLocalFirst). The Starter sets it on every new run; runs started
+	// before it existed lack it and replay on the path they took. It is input rather
+	// than workflow.GetVersion because a version marker also upserts a search
+	// attribute, a visibility write per event that this path exists to save.
+	FirstAttemptLocal bool `json:",omitempty"`
 }
 
 // DeliveryOutcome is how one delivery of the event ended.
@@ -99,23 +106,16 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SAEndpoint.ValueSet(plan.Deliveries[0].EndpointID))
 	}
 
-	dctx := deliverOptions(ctx)
-	futures := make([]workflow.Future, len(plan.Deliveries))
-	for i, d := range plan.Deliveries {
-		futures[i] = workflow.ExecuteActivity(dctx, a.Deliver, activities.DeliverInput{
-			DeliveryID: d.DeliveryID,
-			Force:      in.OnlyEndpointID != "",
-		})
+	var outcomes []DeliveryOutcome
+	if in.FirstAttemptLocal {
+		outcomes = deliverAllLocalFirst(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+	} else {
+		outcomes = deliverAll(ctx, plan.Deliveries, in.OnlyEndpointID != "")
 	}
 	var failed []string
-	for i, f := range futures {
-		d := plan.Deliveries[i]
-		out := DeliveryOutcome{DeliveryID: d.DeliveryID, EndpointID: d.EndpointID}
-		if err := f.Get(ctx, nil); err != nil {
-			out.Error = rootMessage(err)
-			failed = append(failed, fmt.Sprintf("%s (%s): %s", d.EndpointID, d.DeliveryID, out.Error))
-		} else {
-			out.Succeeded = true
+	for _, out := range outcomes {
+		if !out.Succeeded {
+			failed = append(failed, fmt.Sprintf("%s (%s): %s", out.EndpointID, out.DeliveryID, out.Error))
 		}
 		res.Deliveries = append(res.Deliveries, out)
 	}
@@ -125,6 +125,112 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 			"DeliveriesFailed", nil, res)
 	}
 	return res, nil
+}
+
+// deliverAll makes every delivery as a regular activity, concurrently: the path of
+// runs started without FirstAttemptLocal (all runs started before it existed).
+func deliverAll(ctx workflow.Context, planned []activities.PlannedDelivery, force bool) []DeliveryOutcome {
+	dctx := deliverOptions(ctx)
+	futures := make([]workflow.Future, len(planned))
+	for i, d := range planned {
+		futures[i] = workflow.ExecuteActivity(dctx, a.Deliver, activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force})
+	}
+	outcomes := make([]DeliveryOutcome, len(planned))
+	for i, f := range futures {
+		outcomes[i] = outcome(planned[i], f.Get(ctx, nil))
+	}
+	return outcomes
+}
+
+// firstAttemptOptions: the first attempt runs once as a local activity, in the
+// workflow task that planned it; what is left to retry goes to regular activities.
+func firstAttemptOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}
+
+// deliverAllLocalFirst makes each delivery's first attempt as a local activity: it
+// runs in the worker that holds the workflow task, its result is recorded as a
+// marker in the same task's completion, and an event whose receivers answer at once
+// completes in one workflow task with no activity task queued, dispatched or
+// reported — most of what one delivery cost the engine. A first attempt that failed
+// retryably continues as a regular activity with the usual retries, due after the
+// delay the attempt chose (the schedule's next step or the receiver's Retry-After). If the worker dies
+// during the first attempt, the workflow task times out and another worker makes
+// it again: at least once, same webhook-id, like an activity retried after a crash.
+func deliverAllLocalFirst(ctx workflow.Context, planned []activities.PlannedDelivery, force bool) []DeliveryOutcome {
+	outcomes := make([]DeliveryOutcome, len(planned))
+	wg := workflow.NewWaitGroup(ctx)
+	lctx := firstAttemptOptions(ctx)
+	for i, d := range planned {
+		in := activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force}
+		first := workflow.ExecuteLocalActivity(lctx, a.Deliver, in)
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			err := first.Get(ctx, nil)
+			if err != nil && retryable(err) {
+				// The activity is scheduled now and waits for its time itself (see
+				// DeliverInput.NotBefore): an activity retry timer per delivery is
+				// precise, where the workflow's own timers share one timer task and
+				// the later ones fire up to a second late.
+				retry := in
+				retry.NotBefore = dueAt(ctx, err)
+				err = workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, retry).Get(ctx, nil)
+			}
+			outcomes[i] = outcome(d, err)
+		})
+	}
+	wg.Wait(ctx)
+	return outcomes
+}
+
+// retryable: anything but a final delivery failure goes on to the retrying path
+// (a failed attempt, a paced one, or a database or worker error before sending).
+func retryable(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return !app.NonRetryable() && app.Type() != activities.ErrTypeDeliveryFinal
+	}
+	return true
+}
+
+// dueAt is when the retry of a failed first attempt is due: the time the attempt
+// named (RetryDue, measured when it ended), else its delay from the workflow's
+// clock, which can lag the attempt by as long as the local activity waited to run.
+// (Runs recorded before RetryDue existed take the second way; NotBefore is input to
+// an activity, not a command replay compares, so either replays.)
+func dueAt(ctx workflow.Context, err error) time.Time {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.HasDetails() {
+		var due activities.RetryDue
+		if app.Details(&due) == nil && !due.At.IsZero() {
+			return due.At
+		}
+	}
+	return workflow.Now(ctx).Add(nextDelay(err))
+}
+
+// nextDelay is the delay the failed attempt asked for, or a second when it said
+// nothing (an error before the receiver was reached).
+func nextDelay(err error) time.Duration {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NextRetryDelay() > 0 {
+		return app.NextRetryDelay()
+	}
+	return time.Second
+}
+
+func outcome(d activities.PlannedDelivery, err error) DeliveryOutcome {
+	out := DeliveryOutcome{DeliveryID: d.DeliveryID, EndpointID: d.EndpointID}
+	if err != nil {
+		out.Error = rootMessage(err)
+	} else {
+		out.Succeeded = true
+	}
+	return out
 }
 
 // DeliveryRetryInput names a delivery to run again, same webhook-id.

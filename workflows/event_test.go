@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/hookflow/hookflow/activities"
@@ -170,7 +172,10 @@ func testEndpoint(url string) models.Endpoint {
 		Secrets: []models.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
 }
 
-func newActivities(t *testing.T, st activities.Store, schedule []time.Duration) *activities.Activities {
+// newActivities makes the activities under test. The test environment skips time
+// through timers, so the activities read its clock (now), not the wall clock, to
+// know whether an attempt is due.
+func newActivities(t *testing.T, st activities.Store, schedule []time.Duration, now func() time.Time) *activities.Activities {
 	t.Helper()
 	env, err := rules.NewEnv()
 	if err != nil {
@@ -180,6 +185,7 @@ func newActivities(t *testing.T, st activities.Store, schedule []time.Duration) 
 	return activities.New(st, guard.Client(5*time.Second), env, nil, activities.Config{
 		Schedule: schedule,
 		Jitter:   func(d time.Duration) time.Duration { return d }, // exact, so the test can add it up
+		Now:      now,
 	})
 }
 
@@ -187,6 +193,16 @@ func newActivities(t *testing.T, st activities.Store, schedule []time.Duration) 
 // fails through the whole default schedule — 8 attempts over more than a day —
 // with the test suite skipping time.
 func TestEventWorkflowFullDefaultSchedule(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		t.Run(paths[local], func(t *testing.T) { testFullDefaultSchedule(t, local) })
+	}
+}
+
+// paths names the two delivery paths: every attempt an activity (runs started
+// before FirstAttemptLocal), and the first attempt local.
+var paths = map[bool]string{false: "activities", true: "first attempt local"}
+
+func testFullDefaultSchedule(t *testing.T, local bool) {
 	var hits atomic.Int32
 	var ids sync.Map
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,9 +215,9 @@ func TestEventWorkflowFullDefaultSchedule(t *testing.T) {
 	st := newMemStore(testEndpoint(rcv.URL))
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	Register(env, newActivities(t, st, activities.DefaultSchedule()))
+	Register(env, newActivities(t, st, activities.DefaultSchedule(), env.Now))
 	start := env.Now()
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
 
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -261,41 +277,118 @@ func TestEventWorkflowOutcomes(t *testing.T) {
 		{"3xx is not followed and is retried", []int{302, 200}, false, 2, models.DeliverySucceeded, false},
 		{"schedule exhausted", []int{500}, true, 3, models.DeliveryFailed, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var n atomic.Int32
-			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				i := int(n.Add(1)) - 1
-				code := tt.codes[min(i, len(tt.codes)-1)]
-				if code == 302 {
-					w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
+	for _, local := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(paths[local]+"/"+tt.name, func(t *testing.T) {
+				var n atomic.Int32
+				rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					i := int(n.Add(1)) - 1
+					code := tt.codes[min(i, len(tt.codes)-1)]
+					if code == 302 {
+						w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
+					}
+					w.WriteHeader(code)
+				}))
+				defer rcv.Close()
+				st := newMemStore(testEndpoint(rcv.URL))
+				var ts testsuite.WorkflowTestSuite
+				env := ts.NewTestWorkflowEnvironment()
+				Register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}, env.Now))
+				var localDeliveries, activityDeliveries atomic.Int32
+				env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+					if info.ActivityType.Name == "Deliver" {
+						localDeliveries.Add(1)
+					}
+				})
+				env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+					if info.ActivityType.Name == "Deliver" {
+						activityDeliveries.Add(1)
+					}
+				})
+				env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
+				// With FirstAttemptLocal the first attempt is a local activity and the
+				// rest are activities; without it every attempt is an activity. The
+				// activity that follows a failed local attempt starts before it is
+				// due, sends nothing and is retried by Temporal when it is: one more
+				// activity start than attempts.
+				wantLocal, wantNotDue := 0, 0
+				if local {
+					wantLocal = 1
+					if tt.wantAttempts > 1 {
+						wantNotDue = 1
+					}
 				}
-				w.WriteHeader(code)
-			}))
-			defer rcv.Close()
-			st := newMemStore(testEndpoint(rcv.URL))
-			var ts testsuite.WorkflowTestSuite
-			env := ts.NewTestWorkflowEnvironment()
-			Register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}))
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
-			if err := env.GetWorkflowError(); (err != nil) != tt.wantErr {
-				t.Fatalf("workflow error = %v, want error %v", err, tt.wantErr)
-			}
-			if len(st.deliveries) != 1 {
-				t.Fatalf("%d deliveries, want 1", len(st.deliveries))
-			}
-			for _, d := range st.deliveries {
-				if d.Status != tt.wantStatus || d.AttemptCount != tt.wantAttempts {
-					t.Errorf("delivery %s after %d attempts, want %s after %d", d.Status, d.AttemptCount, tt.wantStatus, tt.wantAttempts)
+				if got := int(localDeliveries.Load()); got != wantLocal {
+					t.Errorf("%d local Deliver attempts, want %d", got, wantLocal)
 				}
-			}
-			if got := int(n.Load()); got != tt.wantAttempts {
-				t.Errorf("receiver saw %d requests, want %d", got, tt.wantAttempts)
-			}
-			if disabled := !st.endpoints["ep_1"].Enabled; disabled != tt.wantDisabled {
-				t.Errorf("endpoint disabled = %v, want %v", disabled, tt.wantDisabled)
-			}
-		})
+				if got, want := int(activityDeliveries.Load()), tt.wantAttempts-wantLocal+wantNotDue; got != want {
+					t.Errorf("%d Deliver activity attempts, want %d", got, want)
+				}
+				if err := env.GetWorkflowError(); (err != nil) != tt.wantErr {
+					t.Fatalf("workflow error = %v, want error %v", err, tt.wantErr)
+				}
+				if len(st.deliveries) != 1 {
+					t.Fatalf("%d deliveries, want 1", len(st.deliveries))
+				}
+				for _, d := range st.deliveries {
+					if d.Status != tt.wantStatus || d.AttemptCount != tt.wantAttempts {
+						t.Errorf("delivery %s after %d attempts, want %s after %d", d.Status, d.AttemptCount, tt.wantStatus, tt.wantAttempts)
+					}
+				}
+				if got := int(n.Load()); got != tt.wantAttempts {
+					t.Errorf("receiver saw %d requests, want %d", got, tt.wantAttempts)
+				}
+				if disabled := !st.endpoints["ep_1"].Enabled; disabled != tt.wantDisabled {
+					t.Errorf("endpoint disabled = %v, want %v", disabled, tt.wantDisabled)
+				}
+			})
+		}
+	}
+}
+
+// TestEventWorkflowRetryDueFromAttempt: the retry of a failed local first attempt
+// is due a schedule step after the attempt ended, by the attempt's own clock. The
+// workflow's clock stands still at the start of the task while a local activity
+// waits for a slot and runs; a delay counted from it brought retries early under
+// load (the reliability suite saw a 1 s step come after 750 ms).
+func TestEventWorkflowRetryDueFromAttempt(t *testing.T) {
+	var n atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer rcv.Close()
+	st := newMemStore(testEndpoint(rcv.URL))
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	// The activities' clock runs lag ahead of the workflow's: the local attempt
+	// ended lag after the workflow task began.
+	const lag = 3 * time.Second
+	start := env.Now()
+	Register(env, newActivities(t, st, []time.Duration{0, time.Second}, func() time.Time { return env.Now().Add(lag) }))
+	var inputs []activities.DeliverInput
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var in activities.DeliverInput
+		if info.ActivityType.Name == "Deliver" && args.Get(&in) == nil {
+			inputs = append(inputs, in)
+		}
+	})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no Deliver activity after the failed local attempt")
+	}
+	// Due one step after the attempt: lag + 1 s past the workflow's start, not 1 s.
+	if got, want := inputs[0].NotBefore.Sub(start), lag+time.Second; got < want || got > want+time.Second {
+		t.Errorf("retry due %s after the workflow started, want %s (the attempt's end plus the step)", got, want)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("receiver saw %d requests, want 2", got)
 	}
 }
 
@@ -303,7 +396,7 @@ func TestEventWorkflowNoEndpoints(t *testing.T) {
 	st := newMemStore()
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	Register(env, newActivities(t, st, nil))
+	Register(env, newActivities(t, st, nil, env.Now))
 	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
 	var res EventWorkflowResult
 	if err := env.GetWorkflowResult(&res); err != nil {
