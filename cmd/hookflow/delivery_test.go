@@ -66,7 +66,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"total": 12.5}})
 	ds := s.waitDeliveries(ev.ID, 1, 30*time.Second)
-	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_retries_then_succeeds")
+	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_local_first_retries_then_succeeds")
 	d := s.delivery(ds[0].ID)
 	if d.Status != models.DeliverySucceeded || d.AttemptCount != 3 || len(d.Attempts) != 3 {
 		t.Fatalf("delivery %s with %d attempts (%d listed), want succeeded on attempt 3", d.Status, d.AttemptCount, len(d.Attempts))
@@ -216,7 +216,7 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 		t.Fatalf("retry: status %d", code)
 	}
 	ds = s.waitDeliveries(ev.ID, 1, 20*time.Second)
-	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_final_failure")
+	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_local_first_final_failure")
 	d := s.delivery(ds[0].ID)
 	if d.Status != models.DeliverySucceeded || len(d.Attempts) != 2 || d.Attempts[1].Number != 2 {
 		t.Fatalf("after retry: %s with %d attempts, want succeeded with 2", d.Status, len(d.Attempts))

@@ -29,6 +29,7 @@ Commands:
   server    run the REST API against an external Temporal and Postgres
   worker    run the Temporal worker against an external Temporal and Postgres
   migrate   apply database migrations
+  temporal  run the embedded Temporal server (+ Web UI) alone, for multi-process setups on one machine
   temporal-setup
             register the namespace and search attributes on an external Temporal
   rotate-encryption-key
@@ -48,7 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	var err error
+	stopPprof, err := startPprof(getenv(pprofAddrEnv), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookflow: %v\n", err)
+		return 1
+	}
+	defer stopPprof()
 	switch args[0] {
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr, getenv)
@@ -58,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdWorker(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
+	case "temporal":
+		err = cmdTemporal(ctx, args[1:], stdout, stderr, getenv)
 	case "temporal-setup":
 		err = cmdTemporalSetup(ctx, args[1:], stdout, stderr, getenv)
 	case "rotate-encryption-key":

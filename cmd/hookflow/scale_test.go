@@ -47,7 +47,7 @@ type proc struct {
 func startProc(t *testing.T, bin, name, role string, env []string, addr string) *proc {
 	t.Helper()
 	p := &proc{name: name, out: &syncBuffer{}, addr: addr}
-	p.cmd = exec.Command(bin, role)
+	p.cmd = exec.Command(bin, strings.Fields(role)...) // role and its flags
 	p.cmd.Env = append(env, "HOOKFLOW_HTTP_ADDR="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -175,7 +175,7 @@ func TestTwoServersTwoWorkers(t *testing.T) {
 		t.Errorf("receiver saw %d distinct events, want %d", len(got), n)
 	}
 	for _, w := range workers {
-		if ran := w.scrape(t, `temporal_activity_execution_latency_seconds_count\{[^}]*activity_type="Deliver"[^}]*\}`); ran == 0 {
+		if ran := w.scrape(t, `temporal_(?:local_)?activity_execution_latency_seconds_count\{[^}]*activity_type="Deliver"[^}]*\}`); ran == 0 {
 			t.Errorf("%s ran no deliveries", w.name)
 		} else {
 			t.Logf("%s ran %v deliveries", w.name, ran)
@@ -208,5 +208,125 @@ func TestTemporalSetup(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "namespace "+ns+" exists") || !strings.Contains(out.String(), "search attributes are registered") {
 		t.Errorf("second run said %q", out.String())
+	}
+}
+
+// TestTemporalProcessAndServerWithWorker runs the three-process layout the
+// reliability suite and the benchmark use: `hookflow temporal` (its own process,
+// file-backed) and `hookflow server --with-worker` (API and worker sharing a client,
+// events started eagerly). Events are delivered once each, and the Temporal process
+// keeps its state across a restart.
+func TestTemporalProcessAndServerWithWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	tAddr := testenv.FreeAddr(t)
+	startTemporal := func() (*exec.Cmd, *syncBuffer) {
+		out := &syncBuffer{}
+		cmd := exec.Command(bin, "temporal", "--data-dir", dataDir, "--no-ui")
+		cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+tAddr, "HOOKFLOW_LOG_LEVEL=warn")
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 90*time.Second, func() bool { return strings.Contains(out.String(), "temporal ready frontend="+tAddr) },
+			"hookflow temporal did not say it was ready:\n%s", out)
+		return cmd, out
+	}
+	stopTemporal := func(cmd *exec.Cmd) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("hookflow temporal did not stop within 30 s of SIGTERM")
+		}
+	}
+	tcmd, _ := startTemporal()
+	t.Cleanup(func() { stopTemporal(tcmd) })
+
+	dsn := testenv.NewPostgres(t)
+	key := "hfk_test_" + ids.New("k")
+	env := append(os.Environ(),
+		"DATABASE_URL="+dsn,
+		"TEMPORAL_ADDRESS="+tAddr,
+		"HOOKFLOW_ENCRYPTION_KEY="+testEncryptionKey,
+		"HOOKFLOW_API_KEY="+key,
+		"HOOKFLOW_ALLOWED_CIDRS=127.0.0.0/8",
+		"HOOKFLOW_API_RATE_LIMIT=0",
+		"HOOKFLOW_LOG_LEVEL=warn",
+		"HOOKFLOW_SHUTDOWN_GRACE=5s",
+	)
+	var out bytes.Buffer
+	migrate := exec.Command(bin, "migrate")
+	migrate.Env, migrate.Stdout, migrate.Stderr = env, &out, &out
+	if err := migrate.Run(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	srv := startProc(t, bin, "server", "server --with-worker", env, testenv.FreeAddr(t))
+	rcv := newReceiver(t, 200)
+	post := func(path string, body any, out any) int {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", "http://"+srv.addr+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+	if code := post("/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"*"}}, nil); code != http.StatusCreated {
+		t.Fatalf("create endpoint: %d", code)
+	}
+	sent := map[string]bool{}
+	send := func(n int) {
+		for i := range n {
+			var a accepted
+			if code := post("/v1/events", map[string]any{"type": "eager.test", "data": map[string]any{"i": i}}, &a); code != http.StatusAccepted {
+				t.Fatalf("event %d: %d\n%s", i, code, srv.out)
+			}
+			sent[a.ID] = true
+		}
+	}
+	send(20)
+	testenv.Eventually(t, 60*time.Second, func() bool { return len(rcv.requests()) >= len(sent) }, "receiver got %d of %d", len(rcv.requests()), len(sent))
+	if ran := srv.scrape(t, `temporal_(?:local_)?activity_execution_latency_seconds_count\{[^}]*activity_type="Deliver"[^}]*\}`); ran == 0 {
+		t.Errorf("the server's own worker ran no deliveries")
+	}
+
+	// Restart the Temporal process: it keeps its namespace and search attributes
+	// in its file, and the server and its worker reconnect by themselves.
+	stopTemporal(tcmd)
+	tcmd, _ = startTemporal()
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		var a accepted
+		if post("/v1/events", map[string]any{"type": "eager.test", "data": map[string]any{"after": "restart"}}, &a) != http.StatusAccepted {
+			return false
+		}
+		sent[a.ID] = true
+		return true
+	}, "the server did not accept events after Temporal restarted:\n%s", srv.out)
+	testenv.Eventually(t, 60*time.Second, func() bool { return len(rcv.requests()) >= len(sent) }, "receiver got %d of %d", len(rcv.requests()), len(sent))
+	time.Sleep(500 * time.Millisecond) // a duplicate would come now
+	got := map[string]int{}
+	for _, r := range rcv.requests() {
+		got[r.Header.Get("webhook-id")]++
+	}
+	for id := range sent {
+		if got[id] != 1 {
+			t.Errorf("event %s delivered %d times, want once", id, got[id])
+		}
 	}
 }

@@ -81,15 +81,20 @@ func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		}
 		interceptors = append(interceptors, ti)
 	}
+	var compression client.GrpcCompression = &client.GrpcCompressionNone{}
+	if cfg.TemporalGzip {
+		compression = &client.GrpcCompressionGzip{}
+	}
 	var last error
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := client.DialContext(ctx, client.Options{
-			Interceptors:   interceptors,
-			HostPort:       cfg.TemporalAddress,
-			Namespace:      cfg.TemporalNamespace,
-			Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
-			MetricsHandler: m.TemporalHandler(),
+			Interceptors:      interceptors,
+			HostPort:          cfg.TemporalAddress,
+			Namespace:         cfg.TemporalNamespace,
+			Logger:            tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+			MetricsHandler:    m.TemporalHandler(),
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
 		})
 		if err == nil {
 			return c, nil
@@ -236,7 +241,11 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := api.New(st, workflows.NewStarter(c, cfg.TaskQueue), newGuard(cfg), env, logger, api.Config{
+	starter := workflows.NewStarter(c, cfg.TaskQueue)
+	if p.eagerStart {
+		starter.WithEagerStart()
+	}
+	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes: cfg.MaxEventBytes,
 		DevInbox:      devInbox,
 		KnownAction:   newRegistry(c, cfg, st, nil).Known,
@@ -290,6 +299,8 @@ type process struct {
 	metrics *metrics.Metrics
 	// stopTracing flushes the spans not yet exported.
 	stopTracing func(context.Context) error
+	// eagerStart: a worker shares client, so the API starts event workflows eagerly.
+	eagerStart bool
 }
 
 // close releases the client and the store and flushes traces.

@@ -64,6 +64,10 @@ type Config struct {
 	SourceRateLimit float64
 	// Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
 	Tracing bool
+	// TemporalGzip compresses gRPC requests to Temporal (TEMPORAL_GRPC_COMPRESSION:
+	// gzip, none, or auto = gzip unless TEMPORAL_ADDRESS is a loopback address,
+	// where compressing only costs CPU).
+	TemporalGzip bool
 }
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
@@ -114,6 +118,15 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	if c.DisableAfter, err = time.ParseDuration(get("HOOKFLOW_DISABLE_AFTER", "120h")); err != nil || c.DisableAfter <= 0 {
 		return nil, fmt.Errorf("HOOKFLOW_DISABLE_AFTER: want a positive Go duration such as 120h")
 	}
+	switch v := get("TEMPORAL_GRPC_COMPRESSION", "auto"); v {
+	case "gzip":
+		c.TemporalGzip = true
+	case "none":
+	case "auto":
+		c.TemporalGzip = !isLoopback(c.TemporalAddress)
+	default:
+		return nil, fmt.Errorf("TEMPORAL_GRPC_COMPRESSION: want gzip, none or auto, not %q", v)
+	}
 	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
 		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
 	}
@@ -146,6 +159,19 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY is required for %s: it encrypts endpoint and source secrets in the database (make one with `openssl rand -base64 32`, and give every server and worker the same)", role)
 	}
 	return c, nil
+}
+
+// isLoopback: addr's host is localhost or a loopback IP.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParseSchedule reads a comma-separated list of Go durations ("0s,5s,5m"); empty

@@ -97,9 +97,17 @@ func setupSchemaOnce(conf *config.SQL) error {
 	return nil
 }
 
+// persistenceStores are the databases the server runs on.
+type persistenceStores struct {
+	main, visibility     *config.SQL
+	name, visibilityName string
+	registerNamespace    bool // the namespace is registered over the API once the server runs
+}
+
 // serverOptions assembles a single-process cluster: all four services in
-// this process, static membership (no gossip ports), one history shard.
-func serverOptions(o Options, p addrPlan, sqlConf *config.SQL, logger *slog.Logger) ([]temporal.ServerOption, error) {
+// this process, static membership (no gossip ports), o.NumHistoryShards
+// history shards.
+func serverOptions(o Options, p addrPlan, stores persistenceStores, logger *slog.Logger) ([]temporal.ServerOption, error) {
 	ports := map[primitives.ServiceName]int{primitives.FrontendService: p.frontendPort}
 	for _, svc := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
 		port, err := freePort(p.internalIP)
@@ -124,10 +132,13 @@ func serverOptions(o Options, p addrPlan, sqlConf *config.SQL, logger *slog.Logg
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = p.internalIP
-	conf.Persistence.DefaultStore = storeName
-	conf.Persistence.VisibilityStore = storeName
-	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{storeName: {SQL: sqlConf}}
+	conf.Persistence.DefaultStore = stores.name
+	conf.Persistence.VisibilityStore = stores.visibilityName
+	conf.Persistence.NumHistoryShards = o.NumHistoryShards
+	conf.Persistence.DataStores = map[string]config.DataStore{
+		stores.name:           {SQL: stores.main},
+		stores.visibilityName: {SQL: stores.visibility},
+	}
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,

@@ -87,6 +87,16 @@ type Options struct {
 	// DynamicConfig overrides Temporal dynamic config keys (for example
 	// "matching.numTaskqueueReadPartitions") on top of the dev defaults.
 	DynamicConfig map[string]any
+
+	// Postgres, when set, keeps the server's state in Postgres instead of
+	// SQLite (DataDir is then unused): the setting for load, since SQLite
+	// has a single writer.
+	Postgres *Postgres
+
+	// NumHistoryShards is fixed when the databases are created and must not
+	// change afterwards; zero means 1 on SQLite and DefaultPostgresShards on
+	// Postgres.
+	NumHistoryShards int32
 }
 
 // Server is a running embedded Temporal server, with its Web UI when one was
@@ -117,11 +127,21 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlConf, err := prepareDatabase(o)
+	var stores persistenceStores
+	if o.Postgres != nil {
+		pg := o.Postgres.withDefaults()
+		stores.main, stores.visibility, err = preparePostgres(pg, newServerLogger(logger))
+		stores.name, stores.visibilityName = "postgres-default", "postgres-visibility"
+		stores.registerNamespace = true
+	} else {
+		stores.main, err = prepareDatabase(o)
+		stores.visibility = stores.main
+		stores.name, stores.visibilityName = storeName, storeName
+	}
 	if err != nil {
 		return nil, err
 	}
-	opts, err := serverOptions(o, p, sqlConf, logger)
+	opts, err := serverOptions(o, p, stores, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +166,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if p.ui != "" {
 		s.startUI(p.ui)
 	}
-	if err := s.awaitReady(ctx, o.SearchAttributes); err != nil {
+	retention := time.Duration(0)
+	if stores.registerNamespace {
+		retention = o.Retention
+	}
+	if err := s.awaitReady(ctx, retention, o.SearchAttributes); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -213,6 +237,12 @@ func (o Options) withDefaults() Options {
 	if o.LogLevel == nil {
 		o.LogLevel = slog.LevelWarn
 	}
+	if o.NumHistoryShards == 0 {
+		o.NumHistoryShards = 1
+		if o.Postgres != nil {
+			o.NumHistoryShards = DefaultPostgresShards
+		}
+	}
 	return o
 }
 
@@ -229,10 +259,11 @@ func (s *Server) startUI(addr string) {
 	}()
 }
 
-// awaitReady waits until the frontend serves the namespace, registers any
-// missing search attributes, and waits for the UI to answer.
-func (s *Server) awaitReady(ctx context.Context, attrs map[string]enumspb.IndexedValueType) error {
-	c, err := dialReady(ctx, s.frontendAddr, s.namespace, s.logger)
+// awaitReady waits until the frontend serves the namespace (registering it
+// with the given retention first unless that is zero), registers any missing
+// search attributes, and waits for the UI to answer.
+func (s *Server) awaitReady(ctx context.Context, register time.Duration, attrs map[string]enumspb.IndexedValueType) error {
+	c, err := dialReady(ctx, s.frontendAddr, s.namespace, register, s.logger)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,7 +22,11 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
 	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 const taskQueue = "devstack-test"
@@ -400,4 +405,98 @@ func manyKeywords(n int) map[string]enumspb.IndexedValueType {
 		m[fmt.Sprintf("Kw%03d", i)] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	return m
+}
+
+func TestStartOnPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	pg, err := devstack.PostgresFromURL(testenv.NewPostgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// NewPostgres drops the main database; the visibility one is ours.
+	t.Cleanup(func() { dropDatabase(t, pg.VisibilityDatabase) })
+	pg.MaxConns, pg.VisibilityMaxConns = 4, 2
+	o := devstack.Options{
+		Postgres:         pg,
+		NumHistoryShards: 2,
+		Namespace:        "pgtest",
+		Retention:        48 * time.Hour,
+		SearchAttributes: map[string]enumspb.IndexedValueType{
+			"HookflowEventType": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		},
+		Logger: testLogger(),
+	}
+	s := startServer(t, o)
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.Stop()
+		}
+	}()
+	assertRetention(ctx, t, s, 48*time.Hour)
+	c := dial(t, s)
+	w := startWorker(t, c)
+	r, err := run(ctx, c, "pg-1", tagWorkflow, "HookflowEventType", "review.created")
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if got, want := result(ctx, t, r), "tagged review.created"; got != want {
+		t.Errorf("result = %q, want %q", got, want)
+	}
+	findByQuery(ctx, t, c, `HookflowEventType="review.created"`, "pg-1")
+	w.Stop()
+	c.Close()
+	s.Stop()
+	stopped = true
+
+	// A second start on the same databases finds the schema at its version
+	// and the namespace registered, and the workflow still there.
+	s2 := startServer(t, o)
+	defer s2.Stop()
+	c2 := dial(t, s2)
+	defer c2.Close()
+	desc, err := c2.DescribeWorkflowExecution(ctx, "pg-1", "")
+	if err != nil {
+		t.Fatalf("describe pg-1 after restart: %v", err)
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetStatus(); got != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Errorf("pg-1 status after restart = %s, want COMPLETED", got)
+	}
+	findByQuery(ctx, t, c2, `HookflowEventType="review.created"`, "pg-1")
+}
+
+func TestPostgresFromURL(t *testing.T) {
+	got, err := devstack.PostgresFromURL("postgres://bob:pw@db.local:6543/temporal?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := devstack.Postgres{Host: "db.local", Port: 6543, User: "bob", Password: "pw", Database: "temporal", VisibilityDatabase: "temporal_visibility"}
+	if *got != want {
+		t.Errorf("got %+v, want %+v", *got, want)
+	}
+	for _, bad := range []string{"mysql://x/y", "postgres://127.0.0.1:5432/", "postgres://h:port/db"} {
+		if _, err := devstack.PostgresFromURL(bad); err == nil {
+			t.Errorf("PostgresFromURL(%q) succeeded, want error", bad)
+		}
+	}
+}
+
+// dropDatabase drops a database this test created besides the one testenv
+// made, ending the server's leftover connections first.
+func dropDatabase(t *testing.T, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	db, err := sql.Open("pgx", testenv.DefaultPostgresURL)
+	if err != nil {
+		t.Errorf("drop %s: %v", name, err)
+		return
+	}
+	defer func() { _ = db.Close() }()
+	if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
 }

@@ -21,8 +21,12 @@ const namespaceRefresh = 3 * time.Second
 
 // dialReady connects an SDK client and waits until the frontend describes the
 // namespace, which takes the frontend, persistence and the namespace cache.
-func dialReady(ctx context.Context, addr, namespace string, logger *slog.Logger) (client.Client, error) {
+// With a non-zero register it first registers the namespace with that
+// retention when missing (on Postgres nothing creates it before the server
+// runs) and waits for the services' namespace caches to see it.
+func dialReady(ctx context.Context, addr, namespace string, register time.Duration, logger *slog.Logger) (client.Client, error) {
 	var c client.Client
+	registered := register == 0
 	err := poll(ctx, func(ctx context.Context) error {
 		if c == nil {
 			dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -35,6 +39,18 @@ func dialReady(ctx context.Context, addr, namespace string, logger *slog.Logger)
 			})
 			if err != nil {
 				return err
+			}
+		}
+		if !registered {
+			created, err := tsetup.EnsureNamespace(ctx, c, namespace, register)
+			if err != nil {
+				return err
+			}
+			registered = true
+			if created {
+				if err := sleepCtx(ctx, namespaceRefresh); err != nil {
+					return err
+				}
 			}
 		}
 		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
@@ -60,10 +76,17 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	// The frontend and history validate search attributes against their
 	// namespace caches; until those refresh, a workflow using a new attribute
 	// would be rejected.
+	if err := sleepCtx(ctx, namespaceRefresh); err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("add search attributes: %w", ctx.Err())
-	case <-time.After(namespaceRefresh):
+		return ctx.Err()
+	case <-time.After(d):
 		return nil
 	}
 }
