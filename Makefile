@@ -10,7 +10,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 20m -p 2
 
 .PHONY: help
 help: ## show this menu
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: ## start the whole platform locally (Temporal + Web UI, SQLite, API, worker, dev inbox)
@@ -24,6 +24,10 @@ build: ## build the static hookflow binary into bin/
 test: ## run every test (needs Postgres on 127.0.0.1:5432; see README)
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
+.PHONY: test-reliability
+test-reliability: ## fault-injection battery on real processes; rewrites docs/RELIABILITY.md
+	HOOKFLOW_RELIABILITY_REPORT=$(CURDIR)/docs/RELIABILITY.md $(GO) test -tags reliability -count=1 -timeout 10m -v ./internal/reliability
+
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, workflowcheck and the import rules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -31,6 +35,10 @@ lint: ## gofmt, go vet, staticcheck, workflowcheck and the import rules
 	$(GO) tool staticcheck $(PKGS)
 	$(GO) tool workflowcheck ./workflows/...
 	@if $(GO) list -deps ./models ./workflows | grep -E '^(gorm.io|github.com/gin-gonic)'; then echo "models/workflows must not import gorm or gin"; exit 1; fi
+
+.PHONY: bench
+bench: ## measure hookflow vs bare Temporal on the local Postgres (~8 min); writes docs/BENCHMARKS.md
+	$(GO) run ./cmd/hookflow-bench $(BENCH_FLAGS)
 
 .PHONY: clean
 clean: ## remove build output and the dev data dir
