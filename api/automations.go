@@ -114,7 +114,7 @@ func (s *Server) getAutomation(c *gin.Context) {
 }
 
 func (s *Server) listAutomations(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Automation)
 	if !ok {
 		return
 	}
@@ -244,7 +244,7 @@ func (s *Server) listAutomationRuns(c *gin.Context) {
 	if _, ok := s.loadAutomation(c); !ok {
 		return
 	}
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Run)
 	if !ok {
 		return
 	}

@@ -8,11 +8,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/models"
 )
 
 func (s *Server) listDeliveries(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Delivery)
 	if !ok {
 		return
 	}

@@ -162,7 +162,7 @@ func (s *Server) createEndpoint(c *gin.Context) {
 }
 
 func (s *Server) listEndpoints(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Endpoint)
 	if !ok {
 		return
 	}
@@ -283,9 +283,14 @@ func (s *Server) testEndpoint(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"event_id": id, "type": ev.Type, "endpoint_id": e.ID})
 }
 
-// page reads ?cursor= and ?limit=.
-func (s *Server) page(c *gin.Context) (models.Page, bool) {
+// page reads ?cursor= and ?limit=. A cursor is the last ID of the page before, so
+// it must be an ID of the kind listed (prefix).
+func (s *Server) page(c *gin.Context, prefix string) (models.Page, bool) {
 	p := models.Page{Cursor: c.Query("cursor")}
+	if p.Cursor != "" && !ids.Valid(prefix, p.Cursor) {
+		s.fail(c, models.Invalid("cursor", "must be the next_cursor of an earlier page of this list (a %s_ ID)", prefix))
+		return p, false
+	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 250 {

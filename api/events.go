@@ -129,7 +129,7 @@ func validateKey(field, v string) error {
 }
 
 func (s *Server) listEvents(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Event)
 	if !ok {
 		return
 	}

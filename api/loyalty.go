@@ -83,7 +83,7 @@ func (s *Server) getMember(c *gin.Context) {
 }
 
 func (s *Server) getLedger(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Ledger)
 	if !ok {
 		return
 	}

@@ -183,7 +183,7 @@ func (s *Server) getSource(c *gin.Context) {
 }
 
 func (s *Server) listSources(c *gin.Context) {
-	page, ok := s.page(c)
+	page, ok := s.page(c, ids.Source)
 	if !ok {
 		return
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,6 +89,9 @@ func TestBadInput(t *testing.T) {
 		{"endpoint metadata ip", "POST", "/v1/endpoints", `{"url":"http://169.254.169.254/latest","event_types":["*"]}`, 400, "url"},
 		{"unknown route", "GET", "/v1/nope", ``, 404, "no route"},
 		{"bad status filter", "GET", "/v1/deliveries?status=weird", ``, 400, "status"},
+		{"garbage cursor", "GET", "/v1/events?cursor=zzz", ``, 400, "cursor"},
+		{"cursor of another list", "GET", "/v1/endpoints?cursor=evt_01kaz3v0y6m2x8f4hn9q7r5t1c", ``, 400, "cursor"},
+		{"sql in cursor", "GET", "/v1/deliveries?cursor=del_'%20OR%20'1'='1", ``, 400, "cursor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +119,43 @@ func TestBadInput(t *testing.T) {
 	s.do("GET", "/v1/events", nil, &list)
 	if len(list.Data) != 0 {
 		t.Errorf("%d events exist after only bad requests", len(list.Data))
+	}
+}
+
+// TestPagination walks a list a page at a time by next_cursor: every item once, in
+// order, and a null next_cursor on the last page.
+func TestPagination(t *testing.T) {
+	s := newStack(t)
+	var made []string
+	for i := range 5 {
+		made = append(made, s.createEndpoint(fmt.Sprintf("https://example.com/hook/%d", i)).ID)
+	}
+	var seen []string
+	path, pages := "/v1/endpoints?limit=2", 0
+	for {
+		var page struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		if code := s.do("GET", path, nil, &page); code != http.StatusOK {
+			t.Fatalf("GET %s: status %d", path, code)
+		}
+		pages++
+		for _, e := range page.Data {
+			seen = append(seen, e.ID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("more pages than items")
+		}
+		path = "/v1/endpoints?limit=2&cursor=" + *page.NextCursor
+	}
+	if pages != 3 || strings.Join(seen, ",") != strings.Join(made, ",") {
+		t.Errorf("%d pages with %v, want 3 pages with %v", pages, seen, made)
 	}
 }
 

@@ -20,10 +20,23 @@ const (
 	Workspace  = "ws"
 	APIKey     = "key"
 	Attempt    = "att"
+	Ledger     = "led"
 )
 
 // New returns prefix + "_" + a lower-case ULID. ulid.Make is safe for concurrent use
 // and monotonic within a millisecond, so IDs made in order sort in order.
 func New(prefix string) string {
 	return prefix + "_" + strings.ToLower(ulid.Make().String())
+}
+
+// Valid reports whether id is an ID New(prefix) could have made: the prefix, an
+// underscore and a lower-case ULID. API cursors are IDs, and one that is not is a
+// client's mistake to be told of, not an empty page.
+func Valid(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix+"_")
+	if !ok || rest != strings.ToLower(rest) {
+		return false
+	}
+	_, err := ulid.ParseStrict(rest)
+	return err == nil
 }

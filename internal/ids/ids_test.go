@@ -27,3 +27,26 @@ func TestNewSortsAndIsUnique(t *testing.T) {
 		t.Errorf("id made later %q sorts before %q", later, prev)
 	}
 }
+
+func TestValid(t *testing.T) {
+	id := New(Endpoint)
+	for _, tt := range []struct {
+		prefix, id string
+		want       bool
+	}{
+		{Endpoint, id, true},
+		{Event, id, false},
+		{Endpoint, strings.ToUpper(id[:3]) + id[3:], false},
+		{Endpoint, "ep_" + strings.ToUpper(id[3:]), false},
+		{Endpoint, id + "0", false},
+		{Endpoint, id[:len(id)-1], false},
+		{Endpoint, "ep_' OR '1'='1", false},
+		{Endpoint, "ep_", false},
+		{Endpoint, "", false},
+		{Endpoint, "ep_8zzzzzzzzzzzzzzzzzzzzzzzzz", false}, // past the largest ULID
+	} {
+		if got := Valid(tt.prefix, tt.id); got != tt.want {
+			t.Errorf("Valid(%q, %q) = %v, want %v", tt.prefix, tt.id, got, tt.want)
+		}
+	}
+}

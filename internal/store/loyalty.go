@@ -175,7 +175,7 @@ func (s *Store) ApplyPoints(ctx context.Context, workspaceID, customerID, name s
 			Updates(map[string]any{"balance": m.Balance, "lifetime_points": m.LifetimePoints, "tier": m.Tier, "name": m.Name, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		entry := ledgerRow{ID: ids.New("led"), WorkspaceID: workspaceID, CustomerID: customerID, Delta: delta, Reason: reason,
+		entry := ledgerRow{ID: ids.New(ids.Ledger), WorkspaceID: workspaceID, CustomerID: customerID, Delta: delta, Reason: reason,
 			IdempotencyKey: idempotencyKey, BalanceAfter: m.Balance, TierBefore: before, TierAfter: m.Tier, CreatedAt: now}
 		if err := tx.Create(&entry).Error; err != nil {
 			return err
