@@ -52,20 +52,21 @@ func DefaultSchedule() []time.Duration {
 
 // Activities holds the dependencies of every activity. Create it with New.
 type Activities struct {
-	metrics       *metrics.Metrics
-	store         Store
-	client        *http.Client
-	rules         *rules.Env
-	schedule      []time.Duration
-	maxRetryAfter time.Duration
-	now           func() time.Time
-	jitter        func(time.Duration) time.Duration
-	logger        *slog.Logger
-	autos         *Automations
-	programs      programs
-	disableAfter  time.Duration
-	events        EventStarter
-	recent        eventCache
+	metrics        *metrics.Metrics
+	heartbeatEvery time.Duration
+	store          Store
+	client         *http.Client
+	rules          *rules.Env
+	schedule       []time.Duration
+	maxRetryAfter  time.Duration
+	now            func() time.Time
+	jitter         func(time.Duration) time.Duration
+	logger         *slog.Logger
+	autos          *Automations
+	programs       programs
+	disableAfter   time.Duration
+	events         EventStarter
+	recent         eventCache
 }
 
 // Config tunes the activities; zero values take the defaults.
@@ -88,25 +89,29 @@ type Config struct {
 	Automations *Automations
 	// Metrics records attempts, deliveries, runs and disables; nil records nothing.
 	Metrics *metrics.Metrics
+	// HeartbeatEvery is how often a long attempt heartbeats; zero means a third of
+	// the activity's heartbeat timeout. Tests shorten it.
+	HeartbeatEvery time.Duration
 }
 
 // New returns Activities that deliver with client (which must enforce the SSRF guard
 // and not follow redirects) and evaluate filters with env.
 func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, cfg Config) *Activities {
 	a := &Activities{
-		store:         store,
-		client:        client,
-		rules:         env,
-		schedule:      cfg.Schedule,
-		maxRetryAfter: cfg.MaxRetryAfter,
-		now:           cfg.Now,
-		jitter:        cfg.Jitter,
-		logger:        logger,
-		programs:      programs{m: map[string]*automation.Program{}},
-		autos:         cfg.Automations,
-		disableAfter:  cfg.DisableAfter,
-		events:        cfg.Events,
-		metrics:       cfg.Metrics,
+		store:          store,
+		client:         client,
+		rules:          env,
+		schedule:       cfg.Schedule,
+		maxRetryAfter:  cfg.MaxRetryAfter,
+		now:            cfg.Now,
+		jitter:         cfg.Jitter,
+		logger:         logger,
+		programs:       programs{m: map[string]*automation.Program{}},
+		autos:          cfg.Automations,
+		disableAfter:   cfg.DisableAfter,
+		events:         cfg.Events,
+		metrics:        cfg.Metrics,
+		heartbeatEvery: cfg.HeartbeatEvery,
 	}
 	if len(a.schedule) == 0 {
 		a.schedule = DefaultSchedule()

@@ -90,6 +90,7 @@ func Jitter(d time.Duration) time.Duration {
 // a retryable failure returns an error carrying the next delay from the schedule (or
 // the receiver's Retry-After), so the schedule lives here and the workflow stays small.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResult, error) {
+	defer a.keepAlive(ctx)()
 	if !in.NotBefore.IsZero() {
 		if err := a.due(ctx, in.NotBefore); err != nil {
 			return DeliverResult{}, err

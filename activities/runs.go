@@ -213,6 +213,7 @@ type RunStepResult struct {
 // action and records the outcome. Retries follow the action's kind: HTTP actions the
 // delivery schedule, internal ones a short backoff.
 func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResult, error) {
+	defer a.keepAlive(ctx)()
 	attempt := int(activity.GetInfo(ctx).Attempt)
 	run, err := a.autos.Store.GetRunByID(ctx, in.RunID)
 	if err != nil {

@@ -64,10 +64,12 @@ func localOptions(ctx workflow.Context) workflow.Context {
 // deliverOptions: one attempt may take the 15 s HTTP timeout plus bookkeeping. The
 // schedule itself is applied by the activity through NextRetryDelay, and the activity
 // decides when to stop, so the policy has no attempt limit; its intervals only apply
-// when an attempt never reported back (a worker that died mid-request).
+// when an attempt never reported back (a worker that died mid-request, noticed by
+// the heartbeat timeout: a long attempt heartbeats).
 func deliverOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
+		HeartbeatTimeout:    activities.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

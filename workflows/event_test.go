@@ -392,6 +392,51 @@ func TestEventWorkflowRetryDueFromAttempt(t *testing.T) {
 	}
 }
 
+// TestDeliverHeartbeats: a Deliver activity heartbeats while a slow receiver holds
+// its request, so a worker that dies mid-attempt is noticed within the heartbeat
+// timeout; a quick attempt sends no heartbeat at all.
+func TestDeliverHeartbeats(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "quick", true: "slow"}[slow], func(t *testing.T) {
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if slow {
+					time.Sleep(700 * time.Millisecond)
+				}
+				w.WriteHeader(http.StatusOK)
+			}))
+			defer rcv.Close()
+			st := newMemStore(testEndpoint(rcv.URL))
+			var ts testsuite.WorkflowTestSuite
+			env := ts.NewTestWorkflowEnvironment()
+			envRules, err := rules.NewEnv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			guard := netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
+			Register(env, activities.New(st, guard.Client(5*time.Second), envRules, nil, activities.Config{
+				Now: env.Now, HeartbeatEvery: 100 * time.Millisecond,
+			}))
+			var beats atomic.Int32
+			env.SetOnActivityHeartbeatListener(func(info *activity.Info, _ converter.EncodedValues) {
+				if info.ActivityType.Name == "Deliver" {
+					beats.Add(1)
+				}
+			})
+			// Every attempt an activity (the path without FirstAttemptLocal): local
+			// activities have no heartbeat.
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("workflow: %v", err)
+			}
+			if got := beats.Load(); slow && got == 0 {
+				t.Error("no heartbeat while the receiver held the request for 700 ms")
+			} else if !slow && got != 0 {
+				t.Errorf("%d heartbeats from a quick attempt, want none", got)
+			}
+		})
+	}
+}
+
 func TestEventWorkflowNoEndpoints(t *testing.T) {
 	st := newMemStore()
 	var ts testsuite.WorkflowTestSuite

@@ -29,6 +29,7 @@ type RunWorkflowResult struct {
 func stepOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
+		HeartbeatTimeout:    activities.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
