@@ -142,6 +142,7 @@ func hostileRequests(src string) []hostile {
 		"/v1/endpoints/' OR 1=1 --", "/v1/automations/' OR 1=1 --", "/v1/sources/' OR 1=1 --",
 		"/v1/deliveries?endpoint_id=x&limit=99999999999999999999", "/v1/loyalty/members/' OR '1'='1",
 		"/v1/runs/" + sqlish, "/v1/endpoints?limit=" + sqlish,
+		"/v1/events?cursor=" + sqlish, "/v1/deliveries?cursor=evt_" + sqlish, "/v1/automations?cursor=zzz",
 	} {
 		add(hostile{name: "bad read", method: "GET", path: strings.NewReplacer(" ", "%20", "'", "%27", ";", "%3B").Replace(p)})
 	}
