@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -71,17 +73,25 @@ func decodeJSON(c *gin.Context, dst any, limit int64) error {
 			return &unsupportedMediaType{ct}
 		}
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return err
+		}
+		return models.Invalid("", "could not read the request body: %v", err)
+	}
+	// JSON is UTF-8 (RFC 8259); Go's decoder would quietly turn invalid bytes in
+	// strings into U+FFFD, storing and delivering something the client never sent.
+	if !utf8.Valid(body) {
+		return models.Invalid("", "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return describeJSONError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return err
-		}
 		return models.Invalid("", "request body must hold a single JSON object")
 	}
 	return nil

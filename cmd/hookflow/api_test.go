@@ -80,6 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"event data not object", "POST", "/v1/events", `{"type":"a.b","data":[1]}`, 400, "data"},
 		{"event too big", "POST", "/v1/events", big, 413, "exceeds"},
 		{"unknown field", "POST", "/v1/events", `{"type":"a.b","dat":{}}`, 400, "dat"},
+		{"invalid UTF-8 in a string", "POST", "/v1/events", "{\"type\":\"a.b\",\"data\":{\"x\":\"caf\xe9\"}}", 400, "UTF-8"},
 		{"endpoint no url", "POST", "/v1/endpoints", `{"event_types":["*"]}`, 400, "url"},
 		{"endpoint ftp url", "POST", "/v1/endpoints", `{"url":"ftp://example.com","event_types":["*"]}`, 400, "url"},
 		{"endpoint credentials", "POST", "/v1/endpoints", `{"url":"https://u:p@example.com","event_types":["*"]}`, 400, "url"},
