@@ -199,6 +199,9 @@ type RunStepInput struct {
 	Index   int
 	Event   models.Event
 	Outputs map[string]any
+	// BaseAttempts is how many attempts of the step were made before this activity
+	// (one, when the first was made as a local activity); the schedule counts on.
+	BaseAttempts int `json:",omitempty"`
 }
 
 // RunStepResult is how the step went. Delay is set for delay steps: the workflow
@@ -214,7 +217,7 @@ type RunStepResult struct {
 // delivery schedule, internal ones a short backoff.
 func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResult, error) {
 	defer a.keepAlive(ctx)()
-	attempt := int(activity.GetInfo(ctx).Attempt)
+	attempt := int(activity.GetInfo(ctx).Attempt) + in.BaseAttempts
 	run, err := a.autos.Store.GetRunByID(ctx, in.RunID)
 	if err != nil {
 		return RunStepResult{}, fmt.Errorf("load run %s: %w", in.RunID, err)
@@ -231,10 +234,13 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	if err != nil {
 		return RunStepResult{}, a.stepFailed(ctx, run, in.Index, nil, err)
 	}
+	// Outputs crossed Temporal as JSON: whole numbers back to integers. A local
+	// activity is handed the workflow's own map, not a decoded copy, so convert a
+	// copy: the workflow's state is not the activity's to change.
+	in.Outputs, _ = models.Numbers(cloneJSON(in.Outputs)).(map[string]any)
 	if in.Outputs == nil {
 		in.Outputs = map[string]any{}
 	}
-	models.Numbers(in.Outputs) // outputs crossed Temporal as JSON: whole numbers back to integers
 	started := a.now()
 	step := models.RunStep{ID: prog.StepID(in.Index), Action: prog.Action(in.Index), StartedAt: &started}
 
@@ -316,7 +322,7 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	}
 	return RunStepResult{}, temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("step %s attempt %d: %v; next attempt in %s", step.ID, attempt, runErr, delay.Round(time.Millisecond)),
-		"StepAttemptFailed", temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+		"StepAttemptFailed", temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: a.now().Add(delay)}}})
 }
 
 // stepFailed records a step's final failure and returns the non-retryable error
@@ -342,4 +348,24 @@ func mustJSON(v any) json.RawMessage {
 		return json.RawMessage(`null`)
 	}
 	return b
+}
+
+// cloneJSON copies the maps and lists of a decoded JSON value (the leaves are
+// immutable).
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
 }

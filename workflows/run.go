@@ -15,6 +15,10 @@ import (
 // RunWorkflowInput names the automation run to execute.
 type RunWorkflowInput struct {
 	RunID string
+	// FirstAttemptLocal makes each step's first attempt a local activity (see
+	// runStepLocalFirst). Every run started by this version sets it; runs started
+	// before it existed replay on their old path, every attempt an activity.
+	FirstAttemptLocal bool `json:",omitempty"`
 }
 
 // RunWorkflowResult lists the outputs of the run's steps.
@@ -54,9 +58,13 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 	}
 	for i := run.StartAt; i < len(run.StepIDs); i++ {
 		var r activities.RunStepResult
-		err := workflow.ExecuteActivity(stepOptions(ctx), a.RunStep, activities.RunStepInput{
-			RunID: in.RunID, Index: i, Event: run.Event, Outputs: outputs,
-		}).Get(ctx, &r)
+		step := activities.RunStepInput{RunID: in.RunID, Index: i, Event: run.Event, Outputs: outputs}
+		var err error
+		if in.FirstAttemptLocal {
+			err = runStepLocalFirst(ctx, step, &r)
+		} else {
+			err = workflow.ExecuteActivity(stepOptions(ctx), a.RunStep, step).Get(ctx, &r)
+		}
 		if err != nil {
 			msg := rootMessage(err)
 			_ = workflow.ExecuteLocalActivity(localOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
@@ -78,6 +86,41 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 	return res, nil
 }
 
+// runStepLocalFirst makes a step's first attempt as a local activity, in the
+// workflow task that is already running: a step that succeeds at once (nearly all)
+// costs no activity task, dispatch or report, and no extra workflow task. One that
+// failed retryably waits, on a durable timer, until the time the attempt named, and
+// goes on as a regular activity with the step's retries; one that failed for good
+// fails the run as before. A worker that dies during the first attempt loses the
+// workflow task, and another worker makes the attempt again: at least once, with
+// the same idempotency key, as for an activity retried after a crash.
+func runStepLocalFirst(ctx workflow.Context, step activities.RunStepInput, r *activities.RunStepResult) error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	err := workflow.ExecuteLocalActivity(lctx, a.RunStep, step).Get(ctx, r)
+	if err == nil || !stepRetryable(err) {
+		return err
+	}
+	if wait := dueAt(ctx, err).Sub(workflow.Now(ctx)); wait > 0 {
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	step.BaseAttempts = 1
+	return workflow.ExecuteActivity(stepOptions(ctx), a.RunStep, step).Get(ctx, r)
+}
+
+// stepRetryable: anything but a step's final failure goes on to the retrying path.
+func stepRetryable(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return !app.NonRetryable() && app.Type() != activities.ErrTypeStepFailed
+	}
+	return true
+}
+
 // startRuns starts one child workflow per planned run and waits until each has
 // started (not finished: a run with a long delay must not hold the event open).
 func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.PlannedRun) {
@@ -93,7 +136,7 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.Pl
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})
-		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflow, RunWorkflowInput{RunID: r.RunID})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflow, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
 	}
 	for i, f := range futures {
 		var started workflow.Execution

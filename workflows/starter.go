@@ -144,7 +144,7 @@ func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
 			SAWorkspace.ValueSet(r.WorkspaceID),
 			SAAutomation.ValueSet(r.AutomationID),
 		),
-	}, AutomationRunWorkflow, RunWorkflowInput{RunID: r.ID})
+	}, AutomationRunWorkflow, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true})
 	if err != nil {
 		return fmt.Errorf("start retry of run %s: %w: %w", r.ID, models.ErrUnavailable, err)
 	}

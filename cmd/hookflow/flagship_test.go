@@ -134,7 +134,7 @@ func TestFlagshipScenario(t *testing.T) {
 
 	s.recordHistory("event/ws_default/id:rev-3", "event_local_first_flagship_review")
 	if runs := s.waitRuns(evs[2].ID, 1, time.Second); len(runs) == 1 {
-		s.recordHistory(runs[0].WorkflowID, "run_flagship_award")
+		s.recordHistory(runs[0].WorkflowID, "run_local_first_flagship_award")
 	}
 	m := s.member("cus_ann")
 	if m.LifetimePoints != 150 || m.Balance != 150 || m.Tier != "Gold" || m.Name != "Ann" {
@@ -211,7 +211,7 @@ func TestRunSurvivesWorkerRestart(t *testing.T) {
 	if runs[0].Status != models.RunSucceeded {
 		t.Fatalf("run %s: %+v", runs[0].Status, runs[0].Steps)
 	}
-	s.recordHistory(runs[0].WorkflowID, "run_award_delay_slack")
+	s.recordHistory(runs[0].WorkflowID, "run_local_first_award_delay_slack")
 	if m := s.member("cus_bob"); m.Balance != 10 {
 		t.Errorf("balance %d, want 10 (awarded once)", m.Balance)
 	}
@@ -416,6 +416,29 @@ func TestWebhookStepRecordsAttempts(t *testing.T) {
 	}
 	d := s.delivery(list.Data[0].ID)
 	if d.Status != models.DeliverySucceeded || len(d.Attempts) != 2 || d.Attempts[0].StatusCode != 500 || d.Attempts[1].StatusCode != 200 {
-		t.Errorf("step delivery %s with attempts %+v", d.Status, d.Attempts)
+		t.Fatalf("step delivery %s with attempts %+v", d.Status, d.Attempts)
+	}
+	// The first attempt ran as a local activity, the second as an activity: the
+	// schedule counts on across the two.
+	if d.Attempts[0].Number != 1 || d.Attempts[1].Number != 2 {
+		t.Errorf("attempts numbered %d, %d; want 1, 2", d.Attempts[0].Number, d.Attempts[1].Number)
+	}
+}
+
+// TestWebhookStepGivesUp: a step whose receiver keeps failing is tried exactly as
+// many times as the schedule allows (three here), the first as a local activity and
+// the rest as activities, and then fails the run.
+func TestWebhookStepGivesUp(t *testing.T) {
+	s := newStack(t)
+	down := newReceiver(t, 503)
+	s.createAutomation(`{"name":"forward","trigger":{"event_type":"order.placed"},"steps":[
+	 {"id":"post","action":"webhook.post","params":{"url":"` + down.URL + `","body":{"order":"{{ .event.data.id }}"}}}]}`)
+	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"id": "o-2"}})
+	run := s.waitRuns(ev.ID, 1, 30*time.Second)[0]
+	if run.Status != models.RunFailed {
+		t.Fatalf("run %s, want failed: %+v", run.Status, run.Steps)
+	}
+	if n := len(down.requests()); n != 3 {
+		t.Errorf("receiver got %d requests, want 3 (the schedule's attempts)", n)
 	}
 }
