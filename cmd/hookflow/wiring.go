@@ -211,9 +211,12 @@ func newWorker(p *process) (worker.Worker, error) {
 	acts := activities.New(st, httpClient, env, logger, activities.Config{
 		Schedule:     cfg.RetrySchedule,
 		DisableAfter: cfg.DisableAfter,
-		Events:       workflows.NewStarter(c, cfg.TaskQueue),
-		Automations:  &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
-		Metrics:      p.metrics,
+		// Events the platform emits start eagerly: this client has a worker polling
+		// the task queue (the one built here), so the first workflow task comes back
+		// in the start response instead of through the queue.
+		Events:      workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
+		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
+		Metrics:     p.metrics,
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
@@ -224,7 +227,10 @@ func newWorker(p *process) (worker.Worker, error) {
 
 // newRegistry lists the actions automation steps can use.
 func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *activities.Registry {
-	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue))
+	// Actions run in the worker (the API only asks the registry which actions
+	// exist), whose client has a worker on the task queue: emitted events start
+	// eagerly, as above.
+	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart())
 	return activities.NewRegistry(
 		activities.WebhookPost{Client: httpClient, Deliveries: st},
 		activities.SlackPost{Client: httpClient},
