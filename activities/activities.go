@@ -67,6 +67,7 @@ type Activities struct {
 	disableAfter   time.Duration
 	events         EventStarter
 	recent         eventCache
+	handoffs       handoffs
 }
 
 // Config tunes the activities; zero values take the defaults.

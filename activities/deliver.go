@@ -96,23 +96,26 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			return DeliverResult{}, err
 		}
 	}
-	d, err := a.store.GetDeliveryByID(ctx, in.DeliveryID)
-	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			return DeliverResult{}, final("delivery %s does not exist", in.DeliveryID)
+	d, ep, handedOff := a.handoffs.take(ctx, in.DeliveryID)
+	if !handedOff {
+		var err error
+		if d, err = a.store.GetDeliveryByID(ctx, in.DeliveryID); err != nil {
+			if errors.Is(err, models.ErrNotFound) {
+				return DeliverResult{}, final("delivery %s does not exist", in.DeliveryID)
+			}
+			return DeliverResult{}, fmt.Errorf("load delivery %s: %w", in.DeliveryID, err)
 		}
-		return DeliverResult{}, fmt.Errorf("load delivery %s: %w", in.DeliveryID, err)
+		ep, err = a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
+		if errors.Is(err, models.ErrNotFound) {
+			return DeliverResult{}, a.endWithout(ctx, d, "endpoint was deleted")
+		}
+		if err != nil {
+			return DeliverResult{}, fmt.Errorf("load endpoint %s: %w", d.EndpointID, err)
+		}
 	}
 	// The attempt's number in this run of the schedule, from the attempts on record:
 	// Temporal's own attempt counter also counts paced returns, which sent nothing.
 	attempt := max(d.AttemptCount-in.BaseAttempts, 0) + 1
-	ep, err := a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
-	if errors.Is(err, models.ErrNotFound) {
-		return DeliverResult{}, a.endWithout(ctx, d, "endpoint was deleted")
-	}
-	if err != nil {
-		return DeliverResult{}, fmt.Errorf("load endpoint %s: %w", d.EndpointID, err)
-	}
 	if !ep.Enabled && !in.Force {
 		return DeliverResult{}, a.endWithout(ctx, d, "endpoint is disabled: "+ep.DisabledReason)
 	}

@@ -122,9 +122,16 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 	if err != nil {
 		return PrepareEventResult{}, fmt.Errorf("plan deliveries for %s: %w", ev.ID, err)
 	}
+	byID := make(map[string]*models.Endpoint, len(endpoints))
+	for i := range endpoints {
+		byID[endpoints[i].ID] = &endpoints[i]
+	}
 	res.Deliveries = make([]PlannedDelivery, 0, len(stored2))
 	for _, d := range stored2 {
 		res.Deliveries = append(res.Deliveries, PlannedDelivery{DeliveryID: d.ID, EndpointID: d.EndpointID})
+		if ep := byID[d.EndpointID]; ep != nil && ep.Secrets != nil {
+			a.handoffs.put(d, *ep)
+		}
 	}
 	return res, nil
 }

@@ -30,6 +30,7 @@ type memStore struct {
 	deliveries map[string]*models.Delivery
 	attempts   map[string][]models.Attempt
 	nextSlot   map[string]time.Time
+	loads      atomic.Int32 // GetEndpoint and GetDeliveryByID calls
 }
 
 func newMemStore(eps ...models.Endpoint) *memStore {
@@ -65,6 +66,7 @@ func (s *memStore) GetEvent(_ context.Context, ws, id string) (*models.Event, er
 }
 
 func (s *memStore) GetEndpoint(_ context.Context, ws, id string) (*models.Endpoint, error) {
+	s.loads.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.endpoints[id]; ok && e.WorkspaceID == ws {
@@ -136,6 +138,7 @@ func (s *memStore) EnsureDeliveries(_ context.Context, ds []models.Delivery) ([]
 }
 
 func (s *memStore) GetDeliveryByID(_ context.Context, id string) (*models.Delivery, error) {
+	s.loads.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d, ok := s.deliveries[id]; ok {
@@ -432,6 +435,46 @@ func TestDeliverHeartbeats(t *testing.T) {
 				t.Error("no heartbeat while the receiver held the request for 700 ms")
 			} else if !slow && got != 0 {
 				t.Errorf("%d heartbeats from a quick attempt, want none", got)
+			}
+		})
+	}
+}
+
+// TestFirstAttemptHandoff: a first attempt made as a local activity takes its
+// delivery and endpoint from what PrepareEvent loaded in this worker, so it reads
+// neither back; a retry, a regular activity, reads both from the store, as does
+// every attempt on the path without local first attempts.
+func TestFirstAttemptHandoff(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		local     bool
+		codes     []int
+		wantLoads int32
+	}{
+		{"local first attempt succeeds", true, []int{200}, 0},
+		{"local first attempt, then a retry", true, []int{503, 200}, 2},
+		{"every attempt an activity", false, []int{200}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int32
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				i := int(n.Add(1)) - 1
+				w.WriteHeader(tt.codes[min(i, len(tt.codes)-1)])
+			}))
+			defer rcv.Close()
+			st := newMemStore(testEndpoint(rcv.URL))
+			var ts testsuite.WorkflowTestSuite
+			env := ts.NewTestWorkflowEnvironment()
+			Register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now))
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: tt.local})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("workflow: %v", err)
+			}
+			if got := st.loads.Load(); got != tt.wantLoads {
+				t.Errorf("%d delivery/endpoint loads from the store, want %d", got, tt.wantLoads)
+			}
+			if got := int(n.Load()); got != len(tt.codes) {
+				t.Errorf("receiver saw %d requests, want %d", got, len(tt.codes))
 			}
 		})
 	}
