@@ -25,7 +25,8 @@ type bench struct {
 	st      *stack
 	recv    *receiver
 	http    *http.Client
-	bin     string
+	bin     string // the full build: temporal, migrate
+	server  string // the server's build: slim unless told otherwise
 	workDir string
 	log     io.Writer
 	results []scenarioResult
@@ -85,9 +86,19 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*repor
 	b.bin = cfg.Hookflow
 	if b.bin == "" {
 		b.logf("building hookflow (go build ./cmd/hookflow)")
-		if b.bin, err = buildHookflow(ctx, b.workDir); err != nil {
+		if b.bin, err = buildHookflow(ctx, b.workDir, ""); err != nil {
 			return nil, err
 		}
+	}
+	switch b.server = cfg.HookflowServer; {
+	case b.server != "":
+	case cfg.Slim:
+		b.logf("building the slim hookflow for the server (go build -tags slim ./cmd/hookflow)")
+		if b.server, err = buildHookflow(ctx, b.workDir, "slim"); err != nil {
+			return nil, err
+		}
+	default:
+		b.server = b.bin
 	}
 	if err := b.startStack(ctx); err != nil {
 		if b.st != nil {
@@ -181,13 +192,13 @@ func (b *bench) startStack(ctx context.Context) error {
 		"HOOKFLOW_API_RATE_LIMIT=0",
 		"HOOKFLOW_SOURCE_RATE_LIMIT=0",
 	)
-	mig := exec.CommandContext(ctx, b.bin, "migrate")
+	mig := exec.CommandContext(ctx, b.server, "migrate")
 	mig.Env = appEnv
 	if out, err := mig.CombinedOutput(); err != nil {
 		return fmt.Errorf("hookflow migrate: %v\n%s", err, out)
 	}
 	b.logf("starting hookflow server --with-worker")
-	st.hookflow, err = startChild("hookflow", b.workDir, b.bin, []string{"server", "--with-worker"},
+	st.hookflow, err = startChild("hookflow", b.workDir, b.server, []string{"server", "--with-worker"},
 		append(appEnv, "HOOKFLOW_PPROF_ADDR="+st.pprof["hookflow"]), nil)
 	if err != nil {
 		return err
@@ -576,7 +587,11 @@ func (b *bench) profile(ctx context.Context, name string) error {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		return err
 	}
-	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", b.bin, file).CombinedOutput()
+	bin := b.bin
+	if name == "hookflow" {
+		bin = b.server
+	}
+	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", bin, file).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pprof -top: %v: %s", err, top)
 	}

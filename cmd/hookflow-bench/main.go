@@ -77,6 +77,8 @@ type config struct {
 	JSON            string        `json:"-"`
 	ProfileDir      string        `json:"-"`
 	Hookflow        string        `json:"-"`
+	HookflowServer  string        `json:"-"`
+	Slim            bool          `json:"slim_server"`
 	WorkDir         string        `json:"-"`
 	DropAfter       bool          `json:"-"`
 }
@@ -116,7 +118,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Markdown, "md", "docs/BENCHMARKS.md", "Markdown report to update between its generated markers (empty: none)")
 	fs.StringVar(&c.JSON, "json", "docs/benchmarks.json", "JSON report (empty: none)")
 	fs.StringVar(&c.ProfileDir, "profile", "", "`DIR` for 20 s CPU profiles of hookflow and Temporal during the saturated end-to-end run, and their pprof -top")
-	fs.StringVar(&c.Hookflow, "hookflow", "", "use this hookflow binary instead of building one")
+	fs.StringVar(&c.Hookflow, "hookflow", "", "use this hookflow binary instead of building one (for `temporal`, `migrate`, and the server unless --slim or --hookflow-server says otherwise)")
+	fs.BoolVar(&c.Slim, "slim", true, "run `server --with-worker` from a slim build (-tags slim: no embedded Temporal server), as a production image does")
+	fs.StringVar(&c.HookflowServer, "hookflow-server", "", "use this binary for the `server --with-worker` process (A/B runs of server code)")
 	fs.StringVar(&c.WorkDir, "work-dir", "", "where the binary and the child logs go (default: a new temp dir, kept)")
 	fs.BoolVar(&c.DropAfter, "drop-after", false, "drop the databases when done")
 	if err := fs.Parse(args); err != nil {

@@ -184,10 +184,14 @@ func (r *report) text() string {
 	if c.TemporalMemory {
 		temporal = "Temporal in memory (SQLite; smoke settings, not a load target)"
 	}
-	p("Settings: %s, app DB on Postgres, `hookflow server --with-worker` (eager start, rate limits off); "+
+	build := "the full build"
+	if c.Slim {
+		build = "a slim build"
+	}
+	p("Settings: %s, app DB on Postgres, `hookflow server --with-worker` from %s (eager start, rate limits off); "+
 		"warm-up %d, end-to-end %d events at concurrency %d, ingest %d per level at %v, half load %d events, "+
 		"curve %v events/s for %.0f s each, fan-out %d events × %d endpoints, %d chains.\n\n",
-		temporal, c.Warmup, c.Count, c.Concurrency, c.IngestCount, c.IngestConc, c.HalfCount, c.Rates, c.RateSeconds,
+		temporal, build, c.Warmup, c.Count, c.Concurrency, c.IngestCount, c.IngestConc, c.HalfCount, c.Rates, c.RateSeconds,
 		c.FanoutEvents, c.FanoutEndpoints, c.Chains)
 
 	p("| scenario | system | conc. / rate | accepted/s | 202 p50 / p99 ms | delivered/s | latency p50 / p90 / p99 ms | CPU ms per delivery: hookflow / Temporal / baseline / Postgres = total | counted |\n")
@@ -201,7 +205,11 @@ func (r *report) text() string {
 			x.Scenario, x.System, load, x.AcceptedPerSec, x.AcceptP50Ms, x.AcceptP99Ms, x.DeliveredPerSec,
 			x.P50Ms, x.P90Ms, x.P99Ms, x.CPUHookflowMs, x.CPUTemporalMs, x.CPUBaselineMs, x.CPUPostgresMs, x.CPUTotalMs, tallyText(x.Tally))
 	}
-	p("\nhookflow peak RSS (VmHWM): %.0f MB, of which at most %.0f MB its own memory (peak RssAnon, sampled every 200 ms); the rest are pages of the executable mapped in (RssFile: shared, clean, dropped by the kernel under pressure). The one `hookflow` binary links Temporal's server and Web UI for `dev` and `temporal`, so its text, pclntab and rodata alone are about 170 MB.\n\n", float64(r.PeakRSS)/(1<<20), float64(r.PeakAnon)/(1<<20))
+	binary := "The server ran from a slim build (`-tags slim`: without Temporal's server and Web UI, which only `dev` and `temporal` need), as a production image would."
+	if !c.Slim {
+		binary = "The server ran from the full build, which links Temporal's server and Web UI for `dev` and `temporal`: its text, pclntab and rodata alone are about 170 MB."
+	}
+	p("\nhookflow peak RSS (VmHWM): %.0f MB, of which at most %.0f MB its own memory (peak RssAnon, sampled every 200 ms); the rest are pages of the executable mapped in (RssFile: shared, clean, dropped by the kernel under pressure). %s\n\n", float64(r.PeakRSS)/(1<<20), float64(r.PeakAnon)/(1<<20), binary)
 	p("| ratio hookflow ÷ best baseline | hookflow | best baseline | ratio |\n| --- | ---: | ---: | ---: |\n")
 	for _, q := range r.Ratios {
 		p("| %s | %.1f | %.1f (%s) | **%.2f** |\n", q.Name, q.Hookflow, q.Baseline, q.Best, q.Ratio)

@@ -75,13 +75,18 @@ func (c *child) exited() bool {
 }
 
 // buildHookflow builds the hookflow binary the way `make build` does minus
-// stripping (profiles need symbols).
-func buildHookflow(ctx context.Context, dir string) (string, error) {
+// stripping (profiles need symbols), with the given build tags.
+func buildHookflow(ctx context.Context, dir, tags string) (string, error) {
 	bin := filepath.Join(dir, "hookflow")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/hookflow")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		bin += "-" + tags
+		args = []string{"build", "-tags", tags, "-o", bin}
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/hookflow")...)
 	cmd.Dir = moduleRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/hookflow: %v\n%s", err, out)
+		return "", fmt.Errorf("go %s ./cmd/hookflow: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
 }

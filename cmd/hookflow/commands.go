@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,138 +15,11 @@ import (
 
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
-	"github.com/hookflow/hookflow/internal/devstack"
-	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/store"
-	"github.com/hookflow/hookflow/internal/tracing"
 	"github.com/hookflow/hookflow/internal/tsetup"
 	"github.com/hookflow/hookflow/workflows"
 )
-
-const helpDev = `Usage: hookflow dev [flags]
-
-Runs the whole platform in one process on 127.0.0.1: Temporal's server (SQLite
-under HOOKFLOW_DATA_DIR) with its Web UI, the app database (SQLite unless
-DATABASE_URL is set), migrations, the REST API, the worker and the dev inbox.
-Ctrl-C stops it; started again on the same data dir it carries on where it stopped.
-
-Flags:
-`
-
-func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	demo := fs.Bool("demo", false, "seed the flagship scenario (review → points → tier → Slack) and print curl lines to run it")
-	if err := parseFlags(fs, args, stdout, helpDev); err != nil {
-		return err
-	}
-	cfg, err := config.Load(config.RoleDev, getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-
-	ts, err := devstack.Start(ctx, devstack.Options{
-		DataDir:          cfg.DataDir,
-		FrontendAddr:     cfg.TemporalAddress,
-		UIAddr:           cfg.TemporalUIAddress,
-		Namespace:        cfg.TemporalNamespace,
-		SearchAttributes: workflows.SearchAttributes(),
-		Logger:           logger.With("component", "temporal-server"),
-	})
-	if err != nil {
-		return fmt.Errorf("start embedded Temporal: %w", err)
-	}
-	defer ts.Stop()
-	cfg.TemporalAddress = ts.FrontendAddr()
-
-	if cfg.Keys == nil {
-		if cfg.Keys, err = devEncryptionKey(cfg); err != nil {
-			return err
-		}
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	st.UseKeyring(cfg.Keys)
-	if _, err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	key, err := devAPIKey(cfg)
-	if err != nil {
-		return err
-	}
-	if err := ensureAPIKey(ctx, st, key); err != nil {
-		return err
-	}
-
-	if cfg.Tracing {
-		stop, err := tracing.Setup(ctx, "hookflow-dev", getenv)
-		if err != nil {
-			return err
-		}
-		defer stop(context.Background())
-	}
-	m := metrics.New()
-	c, err := dialTemporal(ctx, cfg, logger, m)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	p := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
-	w, err := newWorker(p)
-	if err != nil {
-		return err
-	}
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	defer w.Stop()
-	srv, err := newAPIServer(p, true)
-	if err != nil {
-		return err
-	}
-	shutdown, err := serveHTTP(srv, logger)
-	if err != nil {
-		return err
-	}
-	defer shutdown(cfg.ShutdownGrace)
-
-	base := "http://" + cfg.HTTPAddr
-	if *demo {
-		if _, err := seedDemo(ctx, st, base); err != nil {
-			return fmt.Errorf("seed demo: %w", err)
-		}
-	}
-	fmt.Fprintf(stdout, `
-hookflow dev is running.
-
-  API          %s
-  API docs     %s/docs
-  Temporal UI  %s
-  Temporal     %s (namespace %s)
-  Dev inbox    %s/dev/inbox/{name}
-  Data dir     %s
-  Database     %s
-
-  API key      %s
-
-  export HOOKFLOW_API_KEY=%s
-
-Press Ctrl-C to stop.
-`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
-	if *demo {
-		printDemo(stdout, base)
-	}
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "\nstopping…")
-	return nil
-}
 
 const helpServer = `Usage: hookflow server [flags]
 
@@ -290,23 +162,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		fmt.Fprintf(stdout, "applied migration %04d\n", v)
 	}
 	return nil
-}
-
-// redactDSN hides a password in a database URL before it is printed.
-func redactDSN(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	creds, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
-	}
-	user, _, hasPass := strings.Cut(creds, ":")
-	if !hasPass {
-		return dsn
-	}
-	return scheme + "://" + user + ":***@" + host
 }
 
 const helpRotateKey = `Usage: hookflow rotate-encryption-key [flags]

@@ -123,26 +123,6 @@ func ensureAPIKey(ctx context.Context, st *store.Store, key string) error {
 	return nil
 }
 
-// devAPIKey returns HOOKFLOW_API_KEY or the key kept in the data dir, making one on
-// the first run, so the key printed yesterday still works today.
-func devAPIKey(cfg *config.Config) (string, error) {
-	if cfg.APIKey != "" {
-		return cfg.APIKey, nil
-	}
-	path := filepath.Join(cfg.DataDir, "api_key")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	key, err := api.GenerateKey()
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("save dev API key: %w", err)
-	}
-	return key, nil
-}
-
 // devEncryptionKey returns the key kept in the data dir, making one on the first run.
 // Losing the file loses the secrets sealed with it, as with any encryption key.
 func devEncryptionKey(cfg *config.Config) (*secretbox.Keyring, error) {

@@ -1,0 +1,185 @@
+//go:build !slim
+
+package main
+
+// The dev command runs Temporal's server in-process; a build with the slim tag
+// leaves it out (see slim.go).
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/devstack"
+	"github.com/hookflow/hookflow/internal/metrics"
+	"github.com/hookflow/hookflow/internal/store"
+	"github.com/hookflow/hookflow/internal/tracing"
+	"github.com/hookflow/hookflow/workflows"
+)
+
+const helpDev = `Usage: hookflow dev [flags]
+
+Runs the whole platform in one process on 127.0.0.1: Temporal's server (SQLite
+under HOOKFLOW_DATA_DIR) with its Web UI, the app database (SQLite unless
+DATABASE_URL is set), migrations, the REST API, the worker and the dev inbox.
+Ctrl-C stops it; started again on the same data dir it carries on where it stopped.
+
+Flags:
+`
+
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	demo := fs.Bool("demo", false, "seed the flagship scenario (review → points → tier → Slack) and print curl lines to run it")
+	if err := parseFlags(fs, args, stdout, helpDev); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.RoleDev, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	ts, err := devstack.Start(ctx, devstack.Options{
+		DataDir:          cfg.DataDir,
+		FrontendAddr:     cfg.TemporalAddress,
+		UIAddr:           cfg.TemporalUIAddress,
+		Namespace:        cfg.TemporalNamespace,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           logger.With("component", "temporal-server"),
+	})
+	if err != nil {
+		return fmt.Errorf("start embedded Temporal: %w", err)
+	}
+	defer ts.Stop()
+	cfg.TemporalAddress = ts.FrontendAddr()
+
+	if cfg.Keys == nil {
+		if cfg.Keys, err = devEncryptionKey(cfg); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	st.UseKeyring(cfg.Keys)
+	if _, err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	key, err := devAPIKey(cfg)
+	if err != nil {
+		return err
+	}
+	if err := ensureAPIKey(ctx, st, key); err != nil {
+		return err
+	}
+
+	if cfg.Tracing {
+		stop, err := tracing.Setup(ctx, "hookflow-dev", getenv)
+		if err != nil {
+			return err
+		}
+		defer stop(context.Background())
+	}
+	m := metrics.New()
+	c, err := dialTemporal(ctx, cfg, logger, m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
+	w, err := newWorker(p)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	srv, err := newAPIServer(p, true)
+	if err != nil {
+		return err
+	}
+	shutdown, err := serveHTTP(srv, logger)
+	if err != nil {
+		return err
+	}
+	defer shutdown(cfg.ShutdownGrace)
+
+	base := "http://" + cfg.HTTPAddr
+	if *demo {
+		if _, err := seedDemo(ctx, st, base); err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, `
+hookflow dev is running.
+
+  API          %s
+  API docs     %s/docs
+  Temporal UI  %s
+  Temporal     %s (namespace %s)
+  Dev inbox    %s/dev/inbox/{name}
+  Data dir     %s
+  Database     %s
+
+  API key      %s
+
+  export HOOKFLOW_API_KEY=%s
+
+Press Ctrl-C to stop.
+`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
+	if *demo {
+		printDemo(stdout, base)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping…")
+	return nil
+}
+
+// redactDSN hides a password in a database URL before it is printed.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	creds, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return dsn
+	}
+	user, _, hasPass := strings.Cut(creds, ":")
+	if !hasPass {
+		return dsn
+	}
+	return scheme + "://" + user + ":***@" + host
+}
+
+// devAPIKey returns HOOKFLOW_API_KEY or the key kept in the data dir, making one on
+// the first run, so the key printed yesterday still works today.
+func devAPIKey(cfg *config.Config) (string, error) {
+	if cfg.APIKey != "" {
+		return cfg.APIKey, nil
+	}
+	path := filepath.Join(cfg.DataDir, "api_key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key, err := api.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save dev API key: %w", err)
+	}
+	return key, nil
+}
