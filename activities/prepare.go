@@ -78,6 +78,10 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 				}
 			}
 			ok, err := a.matches(ctx, ep.Filter, eventMap)
+			if err != nil && ctx.Err() != nil {
+				// Stopped, not failed: the next attempt matches it again.
+				return PrepareEventResult{}, fmt.Errorf("match endpoint %s: %w", ep.ID, err)
+			}
 			if err != nil {
 				// A filter that fails at run time (a missing field, say) does not
 				// match; saying so in the log is enough.

@@ -98,6 +98,9 @@ func (a *Activities) planRuns(ctx context.Context, ev *models.Event, eventMap ma
 			continue
 		}
 		ok, err := prog.Matches(ctx, eventMap)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("match automation %s: %w", au.ID, err)
+		}
 		if err != nil {
 			a.logger.InfoContext(ctx, "automation filter did not evaluate", "automation_id", au.ID, "event_id", ev.ID, "error", err)
 		}
@@ -246,6 +249,9 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 
 	ok, err := prog.ShouldRun(ctx, in.Index, eventMap, in.Outputs)
 	if err != nil {
+		if ctx.Err() != nil { // stopped (a deadline, a shutdown): another attempt finishes it
+			return RunStepResult{}, fmt.Errorf("step %s if: %w", step.ID, err)
+		}
 		return RunStepResult{}, a.stepFailed(ctx, run, in.Index, &step, fmt.Errorf("if: %w", err))
 	}
 	if !ok {
@@ -257,6 +263,11 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	}
 	params, err := prog.Render(ctx, in.Index, eventMap, in.Outputs)
 	if err != nil {
+		if ctx.Err() != nil {
+			return RunStepResult{}, fmt.Errorf("step %s params: %w", step.ID, err)
+		}
+		// Over the rendering bounds, or a template or expression that fails on
+		// this event: the same again next time, so the step fails for good.
 		return RunStepResult{}, a.stepFailed(ctx, run, in.Index, &step, fmt.Errorf("params: %w", err))
 	}
 

@@ -18,18 +18,17 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/ext"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
 )
 
-// Limits.
+// Limits. CEL's own bounds (cost, value sizes, nesting, time) are the ones every
+// hookflow expression shares, in internal/rules.
 const (
 	MaxSteps      = 20
-	maxExprLen    = 4096
-	costLimit     = 100_000
-	evalTimeout   = time.Second
+	maxExprLen    = rules.MaxExpressionLen
 	maxNameLength = 200
 )
 
@@ -83,13 +82,9 @@ type compiler struct {
 }
 
 func newEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	return rules.NewCELEnv(
 		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("steps", cel.MapType(cel.StringType, cel.DynType)),
-		ext.Strings(),
-		cel.CrossTypeNumericComparisons(true),
-		cel.ParserExpressionSizeLimit(maxExprLen),
-		cel.ParserRecursionLimit(100),
 	)
 }
 
@@ -97,7 +92,7 @@ func newEnv() (*cel.Env, error) {
 func Compile(a *models.Automation, known func(action string) bool) (*Program, error) {
 	env, err := newEnv()
 	if err != nil {
-		return nil, fmt.Errorf("cel environment: %w", err)
+		return nil, err
 	}
 	c := &compiler{env: env}
 	top := func(field, format string, args ...any) error {
@@ -210,20 +205,19 @@ func (c *compiler) cel(expr string, wantBool bool, earlier map[string]int, at *E
 	if refErr != nil {
 		return nil, refErr
 	}
-	prg, err := c.env.Program(checked, cel.CostLimit(costLimit), cel.InterruptCheckFrequency(100))
+	prg, err := rules.NewProgram(c.env, checked)
 	if err != nil {
 		return nil, fail(1, 1, "%v", err)
 	}
 	return prg, nil
 }
 
-func eval(ctx context.Context, prg cel.Program, event, steps map[string]any) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, evalTimeout)
-	defer cancel()
+// eval evaluates prg within timeout (rules.EvalTimeout when zero) and ctx.
+func eval(ctx context.Context, prg cel.Program, event, steps map[string]any, timeout time.Duration) (any, error) {
 	if steps == nil {
 		steps = map[string]any{}
 	}
-	out, _, err := prg.ContextEval(ctx, map[string]any{"event": event, "steps": steps})
+	out, err := rules.Eval(ctx, prg, map[string]any{"event": event, "steps": steps}, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +256,7 @@ func (p *Program) Matches(ctx context.Context, event map[string]any) (bool, erro
 	if p.filter == nil {
 		return true, nil
 	}
-	v, err := eval(ctx, p.filter, event, nil)
+	v, err := eval(ctx, p.filter, event, nil, 0)
 	if err != nil {
 		return false, fmt.Errorf("trigger.filter: %w", err)
 	}
@@ -288,7 +282,7 @@ func (p *Program) ShouldRun(ctx context.Context, i int, event, steps map[string]
 	if st.cond == nil {
 		return true, nil
 	}
-	v, err := eval(ctx, st.cond, event, steps)
+	v, err := eval(ctx, st.cond, event, steps, 0)
 	if err != nil {
 		return false, fmt.Errorf("steps[%d] (id %q) if: %w", i, st.id, err)
 	}
@@ -299,12 +293,15 @@ func (p *Program) ShouldRun(ctx context.Context, i int, event, steps map[string]
 	return b, nil
 }
 
-// Render returns step i's params with templates rendered and $expr values evaluated.
+// Render returns step i's params with templates rendered and $expr values
+// evaluated, within the rendering bounds (MaxRenderedBytes, MaxRangeIterations,
+// RenderTimeout) and ctx. An error wrapping ErrBudget is final; one wrapping
+// ctx.Err() means the render was stopped and may be tried again.
 func (p *Program) Render(ctx context.Context, i int, event, steps map[string]any) (map[string]any, error) {
 	if steps == nil {
 		steps = map[string]any{}
 	}
-	v, err := p.steps[i].params.render(ctx, event, steps)
+	v, err := p.steps[i].params.render(newRenderer(ctx), event, steps)
 	if err != nil {
 		return nil, fmt.Errorf("steps[%d] (id %q) %w", i, p.steps[i].id, err)
 	}

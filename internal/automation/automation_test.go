@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -148,4 +150,111 @@ func TestCostLimit(t *testing.T) {
 	if _, err := p.Render(context.Background(), 0, event(int64(5)), nil); err == nil {
 		t.Error("a runaway expression was not stopped by the cost limit")
 	}
+}
+
+// defineChain is the attacker's 1.5 KB template: n defines that each call the next
+// twice, 2^n calls in all.
+func defineChain(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{{define "t%d"}}{{template "t%d"}}{{template "t%d"}}{{end}}`, i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, `{{define "t%d"}}x{{end}}{{template "t0"}}`, n)
+	return b.String()
+}
+
+// TestUnboundedTemplatesRefused: what cannot be bounded is refused when saved, at
+// its position.
+func TestUnboundedTemplatesRefused(t *testing.T) {
+	for name, tmpl := range map[string]string{
+		"range over a huge number": "{{ range $i := 9223372036854775807 }}{{ end }}",
+		"range over a number":      "ok {{ range 10 }}x{{ end }}",
+		"define chain":             defineChain(30),
+		"template call":            `{{ template "x" }}`,
+		"block":                    `{{ block "b" . }}x{{ end }}`,
+		"define only":              `{{- define "b" }}x{{ end }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := flagship()
+			params, _ := json.Marshal(map[string]any{"text": tmpl})
+			a.Steps[1].Params = params
+			_, err := Compile(a, known)
+			var got *Error
+			if !errors.As(err, &got) || got.Field != "params.text" || got.Line < 1 {
+				t.Fatalf("Compile = %v, want an *Error at params.text", err)
+			}
+			if !strings.Contains(got.Message, "not allowed") {
+				t.Errorf("message %q does not say what is not allowed", got.Message)
+			}
+		})
+	}
+}
+
+// TestRenderBounded: templates and expressions that would run for ever or grow
+// without bound over the data stop with ErrBudget, having allocated a bounded
+// amount; a cancelled context stops them with its own error.
+func TestRenderBounded(t *testing.T) {
+	big := make([]any, 5000)
+	for i := range big {
+		big[i] = i
+	}
+	ev := map[string]any{"id": "evt_1", "data": map[string]any{"n": int64(9223372036854775807), "items": big, "s": strings.Repeat("x", 100_000)}}
+	for name, param := range map[string]any{
+		"range over a number from the event": "{{ range $i := .event.data.n }}{{ end }}",
+		"nested ranges":                      "{{ range .event.data.items }}{{ range $.event.data.items }}{{ end }}{{ end }}",
+		"output past the cap":                "{{ range .event.data.items }}{{ $.event.data.s }}{{ end }}",
+		"printf width":                       `{{ printf "%0999999d" 1 }}`,
+		"printf width from data":             `{{ printf "%*d" 999999 1 }}`,
+		"expr past the cap":                  map[string]any{"$expr": `[event.data.s, event.data.s, event.data.s]`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := flagship()
+			params, _ := json.Marshal(map[string]any{"text": param})
+			a.Steps[1].Params = params
+			p, err := Compile(a, known)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err = p.Render(context.Background(), 1, ev, map[string]any{"award": map[string]any{}})
+			runtime.ReadMemStats(&after)
+			if err == nil || (!errors.Is(err, ErrBudget) && !strings.Contains(err.Error(), "not allowed")) {
+				t.Errorf("Render = %v, want an ErrBudget error", err)
+			}
+			if testing.Verbose() {
+				t.Logf("stopped: %v", err)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 50<<20 {
+				t.Errorf("allocated %d MB on the way, want under 50 MB", grew>>20)
+			}
+		})
+	}
+	t.Run("cancelled", func(t *testing.T) {
+		a := flagship()
+		a.Steps[1].Params = json.RawMessage(`{"text":"{{ range .event.data.items }}{{ range $.event.data.items }}{{ end }}{{ end }}"}`)
+		p, err := Compile(a, known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err = p.Render(ctx, 1, ev, map[string]any{"award": map[string]any{}})
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrBudget) {
+			t.Errorf("Render = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("ordinary range", func(t *testing.T) {
+		a := flagship()
+		a.Steps[1].Params = json.RawMessage(`{"text":"{{ range $i, $x := .event.data.items }}{{ if lt $i 3 }}{{ $x }},{{ end }}{{ end }}{{ printf \"%05.1f\" 3.14159 }}"}`)
+		p, err := Compile(a, known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Render(context.Background(), 1, ev, map[string]any{"award": map[string]any{}})
+		if err != nil || got["text"] != "0,1,2,003.1" {
+			t.Errorf("Render = %v, %v; want text 0,1,2,003.1", got, err)
+		}
+	})
 }

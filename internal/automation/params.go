@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -11,19 +12,117 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"github.com/google/cel-go/cel"
 )
 
+// Bounds of rendering one step's params. Tenants write templates, so rendering
+// must stop, by construction, long before it could slow another tenant's events:
+// there is no recursion (define, template and block are refused when saved), every
+// range iteration and every write is counted, and the context (a deadline, a
+// shutdown) is checked as it goes.
+const (
+	// MaxRenderedBytes caps a step's rendered params, as the event size limit caps
+	// events.
+	MaxRenderedBytes = 256 << 10
+	// MaxRangeIterations caps the range iterations of one step's templates.
+	MaxRangeIterations = 10_000
+	// RenderTimeout is a wall-clock backstop for one step's params.
+	RenderTimeout = time.Second
+	// maxFormatWidth caps printf widths and precisions: "%0999999d" would make a
+	// megabyte from one character.
+	maxFormatWidth = 1000
+	// tickFunc is the function compiled into the top of every range body, which
+	// counts the iteration and checks the context.
+	tickFunc = "hookflowTick"
+)
+
+// ErrBudget is what a render that broke its bounds wraps: retrying cannot help.
+var ErrBudget = errors.New("over the rendering limits")
+
+// budgetError is a broken bound, found with errors.Is(err, ErrBudget).
+type budgetError struct{ msg string }
+
+func (e *budgetError) Error() string        { return ErrBudget.Error() + ": " + e.msg }
+func (e *budgetError) Is(target error) bool { return target == ErrBudget }
+
+func overBudget(format string, args ...any) error {
+	return &budgetError{msg: fmt.Sprintf(format, args...)}
+}
+
+// renderer carries one step render's budget across its nodes.
+type renderer struct {
+	ctx        context.Context
+	deadline   time.Time
+	iterations int
+	bytes      int
+}
+
+func newRenderer(ctx context.Context) *renderer {
+	return &renderer{ctx: ctx, deadline: time.Now().Add(RenderTimeout)}
+}
+
+// check ends the render when the context ended or the time is up.
+func (r *renderer) check() error {
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("rendering stopped: %w", err)
+	}
+	if time.Now().After(r.deadline) {
+		return overBudget("took longer than %s", RenderTimeout)
+	}
+	return nil
+}
+
+// tick is called at the top of every range iteration.
+func (r *renderer) tick() (string, error) {
+	r.iterations++
+	if r.iterations > MaxRangeIterations {
+		return "", overBudget("more than %d range iterations", MaxRangeIterations)
+	}
+	if r.iterations%64 == 0 {
+		return "", r.check()
+	}
+	return "", nil
+}
+
+// add counts rendered bytes against the budget.
+func (r *renderer) add(n int) error {
+	r.bytes += n
+	if r.bytes > MaxRenderedBytes {
+		return overBudget("rendered params are over %d bytes", MaxRenderedBytes)
+	}
+	return r.check()
+}
+
+// remaining is the time left for a CEL evaluation within the render.
+func (r *renderer) remaining() time.Duration {
+	return max(time.Until(r.deadline), time.Millisecond)
+}
+
+// boundedWriter is where a template writes: each write is counted and checked, so
+// output past the budget (or after the context ended) stops the template.
+type boundedWriter struct {
+	r   *renderer
+	buf bytes.Buffer
+}
+
+func (w *boundedWriter) Write(p []byte) (int, error) {
+	if err := w.r.add(len(p)); err != nil {
+		return 0, err
+	}
+	return w.buf.Write(p)
+}
+
 // node is one compiled piece of params: a literal, a template, a $expr, or a
 // container of nodes.
 type node interface {
-	render(ctx context.Context, event, steps map[string]any) (any, error)
+	render(r *renderer, event, steps map[string]any) (any, error)
 }
 
 type literal struct{ v any }
 
-func (l literal) render(context.Context, map[string]any, map[string]any) (any, error) {
+func (l literal) render(*renderer, map[string]any, map[string]any) (any, error) {
 	return l.v, nil
 }
 
@@ -36,12 +135,29 @@ type tmplNode struct {
 // renders as "" instead.
 const noValue = "<no value>"
 
-func (n tmplNode) render(_ context.Context, event, steps map[string]any) (any, error) {
-	var b bytes.Buffer
-	if err := n.t.Execute(&b, map[string]any{"event": event, "steps": steps}); err != nil {
+func (n tmplNode) render(r *renderer, event, steps map[string]any) (any, error) {
+	// A clone per render binds the tick to this render's budget; the parse tree
+	// is shared, not copied.
+	t, err := n.t.Clone()
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.field, err)
 	}
-	return strings.ReplaceAll(b.String(), noValue, ""), nil
+	t.Funcs(template.FuncMap{tickFunc: r.tick})
+	w := &boundedWriter{r: r}
+	if err := t.Execute(w, map[string]any{"event": event, "steps": steps}); err != nil {
+		return nil, fmt.Errorf("%s: %w", n.field, unwrapExec(err))
+	}
+	return strings.ReplaceAll(w.buf.String(), noValue, ""), nil
+}
+
+// unwrapExec reports a broken bound as itself, without text/template's account
+// of where it was called from (the tick is no place a user wrote).
+func unwrapExec(err error) error {
+	var be *budgetError
+	if errors.As(err, &be) {
+		return be
+	}
+	return err
 }
 
 type exprNode struct {
@@ -49,12 +165,45 @@ type exprNode struct {
 	prg   cel.Program
 }
 
-func (n exprNode) render(ctx context.Context, event, steps map[string]any) (any, error) {
-	v, err := eval(ctx, n.prg, event, steps)
+func (n exprNode) render(r *renderer, event, steps map[string]any) (any, error) {
+	v, err := eval(r.ctx, n.prg, event, steps, r.remaining())
 	if err != nil {
+		if r.ctx.Err() == nil && strings.Contains(err.Error(), "took longer than") {
+			err = overBudget("%v", err)
+		}
+		return nil, fmt.Errorf("%s: %w", n.field, err)
+	}
+	if err := r.add(sizeOf(v, MaxRenderedBytes+1)); err != nil {
 		return nil, fmt.Errorf("%s: %w", n.field, err)
 	}
 	return v, nil
+}
+
+// sizeOf approximates the JSON size of v, stopping once it passes limit.
+func sizeOf(v any, limit int) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 2
+	case []byte:
+		return len(x)
+	case []any:
+		n := 2
+		for _, e := range x {
+			if n += sizeOf(e, limit-n) + 1; n > limit {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		n := 2
+		for k, e := range x {
+			if n += len(k) + 4 + sizeOf(e, limit-n); n > limit {
+				return n
+			}
+		}
+		return n
+	}
+	return 8
 }
 
 type objectNode struct {
@@ -62,10 +211,10 @@ type objectNode struct {
 	nodes map[string]node
 }
 
-func (o objectNode) render(ctx context.Context, event, steps map[string]any) (any, error) {
+func (o objectNode) render(r *renderer, event, steps map[string]any) (any, error) {
 	out := make(map[string]any, len(o.keys))
 	for _, k := range o.keys {
-		v, err := o.nodes[k].render(ctx, event, steps)
+		v, err := o.nodes[k].render(r, event, steps)
 		if err != nil {
 			return nil, err
 		}
@@ -76,10 +225,10 @@ func (o objectNode) render(ctx context.Context, event, steps map[string]any) (an
 
 type listNode []node
 
-func (l listNode) render(ctx context.Context, event, steps map[string]any) (any, error) {
+func (l listNode) render(r *renderer, event, steps map[string]any) (any, error) {
 	out := make([]any, len(l))
 	for i, n := range l {
-		v, err := n.render(ctx, event, steps)
+		v, err := n.render(r, event, steps)
 		if err != nil {
 			return nil, err
 		}
@@ -89,6 +238,9 @@ func (l listNode) render(ctx context.Context, event, steps map[string]any) (any,
 }
 
 var funcs = template.FuncMap{
+	// Replaced per render (tmplNode.render); this one only lets templates parse.
+	tickFunc: func() (string, error) { return "", nil },
+	"printf":  printf,
 	"default": func(def, v any) any {
 		if v == nil || v == "" {
 			return def
@@ -177,10 +329,31 @@ func (c *compiler) template(text, field string, earlier map[string]int, at *Erro
 		}
 		return nil, &e
 	}
+	if m := unboundedAction.FindStringIndex(text); m != nil || len(t.Templates()) > 1 {
+		e := *at
+		e.Line, e.Column = 1, 1
+		if m != nil {
+			e.Line, e.Column = lineCol(text, m[0])
+		}
+		e.Message = "define, block and template are not allowed: a param is one template, without sub-templates"
+		return nil, &e
+	}
 	var refErr error
 	walk(t.Tree.Root, func(n parse.Node) {
 		if refErr != nil {
 			return
+		}
+		if rn, ok := n.(*parse.RangeNode); ok {
+			if isNumber(rn.Pipe) {
+				line, col := lineCol(text, int(rn.Position()))
+				e := *at
+				e.Line, e.Column, e.Message = line, col, "range over a number is not allowed: range over a list or map of the event or of a step"
+				refErr = &e
+				return
+			}
+			// Count every iteration: a range over a long list from the event,
+			// or nested ranges, is stopped by the budget, not by patience.
+			rn.List.Nodes = append([]parse.Node{tickNode.Copy()}, rn.List.Nodes...)
 		}
 		var ident []string
 		switch f := n.(type) {
@@ -204,6 +377,61 @@ func (c *compiler) template(text, field string, earlier map[string]int, at *Erro
 		return nil, refErr
 	}
 	return tmplNode{field: field, t: t}, nil
+}
+
+// unboundedAction finds the actions that define or call sub-templates, which can
+// recurse: a 1.5 KB chain of defines that each call the next twice pinned a CPU.
+var unboundedAction = regexp.MustCompile(`\{\{-?\s*(define|block|template)\b`)
+
+// tickNode is the action inserted at the top of every range body.
+var tickNode = func() parse.Node {
+	t := template.Must(template.New("tick").Funcs(funcs).Parse("{{" + tickFunc + "}}"))
+	return t.Tree.Root.Nodes[0]
+}()
+
+// isNumber reports whether a range's pipeline is a number literal, such as
+// `range $i := 9223372036854775807`.
+func isNumber(p *parse.PipeNode) bool {
+	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	_, ok := p.Cmds[0].Args[0].(*parse.NumberNode)
+	return ok
+}
+
+// printf is text/template's printf with widths and precisions bounded, and
+// without `*` (a width taken from the data).
+func printf(format string, args ...any) (string, error) {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		for i++; i < len(format) && strings.IndexByte("+-# 0", format[i]) >= 0; i++ {
+		}
+		for part := 0; part < 2 && i < len(format); part++ {
+			if format[i] == '[' { // an explicit argument index, [n]
+				for i < len(format) && format[i] != ']' {
+					i++
+				}
+				i++
+			}
+			if i < len(format) && format[i] == '*' {
+				return "", fmt.Errorf("printf: a width or precision from the data (*) is not allowed")
+			}
+			n := 0
+			for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+				if n = n*10 + int(format[i]-'0'); n > maxFormatWidth {
+					return "", overBudget("printf width or precision over %d", maxFormatWidth)
+				}
+			}
+			if part == 0 && i < len(format) && format[i] == '.' {
+				i++
+				continue
+			}
+			break
+		}
+	}
+	return fmt.Sprintf(format, args...), nil
 }
 
 func lineCol(text string, offset int) (int, int) {

@@ -19,37 +19,14 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/ext"
 )
 
 // MaxExpressionLen is the longest filter accepted, in bytes. Real filters are a
 // line or two; the bound keeps parsing and type-checking cheap.
 const MaxExpressionLen = 4096
 
-const (
-	// costLimit bounds the work of one evaluation in CEL's abstract cost units
-	// (roughly one per operation or value visited). A typical filter costs under
-	// ten; one that checks a field of every item in a 10,000-item list costs about
-	// 70,000. A runaway filter reaches the limit within tens of milliseconds, so
-	// the limit, not the wall-clock evalTimeout, is what normally stops it, and
-	// the outcome is the same on a busy worker as on an idle one.
-	costLimit = 100_000
-	// interruptEvery is how many comprehension iterations run between checks of
-	// the context, so cancelling a Match stops it promptly.
-	interruptEvery = 100
-	// evalTimeout is a wall-clock backstop for one evaluation. The cost limit
-	// alone does not bound time well: cel-go's cost tracking is itself quadratic
-	// in the length of a single comprehension (its value stack grows with every
-	// iteration), so `event.data.items.all(...)` over a long list takes hundreds
-	// of milliseconds before it reaches the limit, more on a loaded worker.
-	evalTimeout = time.Second
-	// maxComprehensionNesting rejects at compile time the nested macros
-	// (all/exists/map/filter) whose cost grows as a power of the input size;
-	// three levels cover walking orders → items → tags.
-	maxComprehensionNesting = 3
-	// cacheLimit bounds the compiled-filter cache.
-	cacheLimit = 1024
-)
+// cacheLimit bounds the compiled-filter cache.
+const cacheLimit = 1024
 
 // ErrNotBool is returned by Match when a filter whose type is only known at run
 // time (such as `event.data.flag`) yields something other than a bool.
@@ -89,25 +66,11 @@ type cached struct {
 // name to any value: id, type, source_id, data, headers, created_at), CEL's
 // standard library and its string extensions.
 func NewEnv() (*Env, error) {
-	env, err := cel.NewEnv(
-		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
-		ext.Strings(),
-		// JSON numbers arrive as doubles; `event.data.rating >= 4` must still work.
-		cel.CrossTypeNumericComparisons(true),
-		cel.ParserExpressionSizeLimit(MaxExpressionLen),
-		cel.ParserRecursionLimit(100),
-		// Report mistakes in literals when the filter is saved, not on every event.
-		cel.ASTValidators(
-			cel.ValidateRegexLiterals(),
-			cel.ValidateTimestampLiterals(),
-			cel.ValidateDurationLiterals(),
-			cel.ValidateComprehensionNestingLimit(maxComprehensionNesting),
-		),
-	)
+	env, err := NewCELEnv(cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)))
 	if err != nil {
-		return nil, fmt.Errorf("cel environment: %w", err)
+		return nil, err
 	}
-	return &Env{env: env, evalTimeout: evalTimeout, cache: make(map[string]cached)}, nil
+	return &Env{env: env, evalTimeout: EvalTimeout, cache: make(map[string]cached)}, nil
 }
 
 // Filter is a compiled boolean expression. It is safe for concurrent use.
@@ -139,13 +102,7 @@ func (e *Env) CompileFilter(expr string) (*Filter, error) {
 		return nil, &CompileError{Expr: expr, Line: 1, Column: 1,
 			Message: fmt.Sprintf("expression gives %s, want bool", t)}
 	}
-	// Do not add cel.OptTrackState or cel.OptExhaustiveEval here: some cel-go
-	// versions silently stop enforcing the cost limit with them
-	// (cel-expr/cel-go#1425). TestCostLimit would catch it.
-	prg, err := e.env.Program(ast,
-		cel.CostLimit(costLimit),
-		cel.InterruptCheckFrequency(interruptEvery),
-	)
+	prg, err := NewProgram(e.env, ast)
 	if err != nil {
 		return nil, &CompileError{Expr: expr, Line: 1, Column: 1, Message: err.Error()}
 	}
@@ -199,16 +156,8 @@ func (e *Env) Filter(expr string) (*Filter, error) {
 // a wrong type, the cost or time limit, a cancelled ctx) means no match and is
 // returned for the caller to log; when ctx ended, the error wraps ctx.Err().
 func (f *Filter) Match(ctx context.Context, event map[string]any) (bool, error) {
-	evalCtx, cancel := context.WithTimeout(ctx, f.evalTimeout)
-	defer cancel()
-	out, _, err := f.prg.ContextEval(evalCtx, map[string]any{"event": event})
+	out, err := Eval(ctx, f.prg, map[string]any{"event": event}, f.evalTimeout)
 	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return false, fmt.Errorf("evaluate filter %s: %w", quote(f.expr), ctx.Err())
-		case evalCtx.Err() != nil:
-			return false, fmt.Errorf("evaluate filter %s: took longer than %s", quote(f.expr), f.evalTimeout)
-		}
 		return false, fmt.Errorf("evaluate filter %s: %w", quote(f.expr), err)
 	}
 	b, ok := out.Value().(bool)

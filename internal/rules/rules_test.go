@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -202,7 +203,7 @@ func TestCostLimit(t *testing.T) {
 			if got || err == nil || !strings.Contains(err.Error(), "cost limit") {
 				t.Errorf("Match = %v, %v; want false and a cost limit error", got, err)
 			}
-			if d := time.Since(start); d > evalTimeout {
+			if d := time.Since(start); d > EvalTimeout {
 				t.Errorf("took %s to stop, want the cost limit to stop it before the time limit", d)
 			}
 		})
@@ -325,5 +326,73 @@ func TestConcurrentUse(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestValueBombs: expressions whose values grow far past their inputs (issue 13's
+// reproductions) stop with a size error, having allocated a bounded amount, or are
+// refused when saved.
+func TestValueBombs(t *testing.T) {
+	env := newEnv(t)
+	s100k := strings.Repeat("x", 100_000)
+	list := make([]any, 200)
+	for i := range list {
+		list[i] = strings.Repeat("y", 10_000)
+	}
+	ev := map[string]any{"data": map[string]any{"s": s100k, "l": list}}
+	tests := []struct {
+		name, expr string
+	}{
+		// The attacker's filter: 100 KB concatenated 10×10×10 inside nested maps
+		// made a 100,000,000-character string under the cost limit.
+		{"nested concatenation", `size([event.data.s].map(a,[a+a+a+a+a+a+a+a+a+a].map(b,[b+b+b+b+b+b+b+b+b+b].map(c,c+c+c+c+c+c+c+c+c+c)[0])[0])[0]) > 0`},
+		// Quadratic: 100 KB in every gap of 100 KB is 10 GB.
+		{"replace empty", `size(event.data.s.replace("", event.data.s)) > 0`},
+		{"replace each", `size(event.data.s.replace("x", event.data.s, 50)) > 0`},
+		{"join", `size([event.data.s + event.data.s + event.data.s + event.data.s + event.data.s, event.data.s + event.data.s + event.data.s + event.data.s + event.data.s, event.data.s].join(event.data.s)) > 0`},
+		{"list concatenation", `size([event.data.l].map(a,[a+a+a+a+a+a+a+a+a+a].map(b,[b+b+b+b+b+b+b+b+b+b].map(c,c+c+c+c+c+c+c+c+c+c)[0])[0])[0]) > 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := env.CompileFilter(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			got, err := f.Match(context.Background(), ev)
+			runtime.ReadMemStats(&after)
+			if got || err == nil || !strings.Contains(err.Error(), "over the limit") {
+				t.Errorf("Match = %v, %v; want false and a size limit error", got, err)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 50<<20 {
+				t.Errorf("allocated %d MB on the way, want under 50 MB", grew>>20)
+			}
+		})
+	}
+	for _, expr := range []string{
+		`"%s".format([event.data.s]) != ""`,
+		`[1].all(a, [2].all(b, [3].all(c, [4].all(d, a + b + c + d > 0))))`,
+	} {
+		if _, err := env.CompileFilter(expr); err == nil {
+			t.Errorf("CompileFilter(%s) compiled; want it refused", expr)
+		}
+	}
+	// The bounded replace and join behave like the extension's.
+	for expr, want := range map[string]bool{
+		`"hello hello".replace("he", "we") == "wello wello"`:    true,
+		`"hello hello".replace("he", "we", 1) == "wello hello"`: true,
+		`"ab".replace("", "_") == "_a_b_"`:                      true,
+		`["a", "b"].join("-") == "a-b"`:                         true,
+		`["a", "b"].join() == "ab"`:                             true,
+	} {
+		f, err := env.CompileFilter(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.Match(context.Background(), ev); got != want || err != nil {
+			t.Errorf("%s = %v, %v; want %v", expr, got, err, want)
+		}
 	}
 }
