@@ -26,8 +26,10 @@ type StepContext struct {
 	RunID       string
 	StepID      string
 	EventID     string
-	// Depth is the chain depth of the event that started the run.
+	// Depth is the chain depth of the event that started the run, and RootID
+	// the event that started its chain ("" when that event is the root).
 	Depth     int
+	RootID    string
 	EventType string
 	// Attempt is this try (1-based); MaxAttempts is when the step gives up.
 	Attempt     int

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/automation"
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
@@ -68,6 +69,7 @@ type Activities struct {
 	events         EventStarter
 	recent         eventCache
 	handoffs       handoffs
+	chain          *chain.Signer
 }
 
 // Config tunes the activities; zero values take the defaults.
@@ -90,6 +92,8 @@ type Config struct {
 	Automations *Automations
 	// Metrics records attempts, deliveries, runs and disables; nil records nothing.
 	Metrics *metrics.Metrics
+	// Chain signs the chain header of deliveries; nil sends none.
+	Chain *chain.Signer
 	// HeartbeatEvery is how often a long attempt heartbeats; zero means a third of
 	// the activity's heartbeat timeout. Tests shorten it.
 	HeartbeatEvery time.Duration
@@ -113,6 +117,7 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 		events:         cfg.Events,
 		metrics:        cfg.Metrics,
 		heartbeatEvery: cfg.HeartbeatEvery,
+		chain:          cfg.Chain,
 	}
 	if len(a.schedule) == 0 {
 		a.schedule = DefaultSchedule()

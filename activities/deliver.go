@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
@@ -137,7 +138,8 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	}
 
 	start := a.now()
-	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body)
+	link := a.chain.Sign(chain.Link{RootID: ev.Root(), Depth: ev.Depth})
+	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body, link)
 	end := a.now()
 	rec := &models.Attempt{
 		At:              start,
@@ -245,7 +247,9 @@ type RetryDue struct {
 
 // send makes the signed POST. It returns the status, an excerpt of the answer and
 // the Retry-After the receiver asked for.
-func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte) (int, string, time.Duration, bool, error) {
+// link is the signed chain header: a receiver that is hookflow's own /hooks keeps
+// the chain's depth and budget.
+func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte, link string) (int, string, time.Duration, bool, error) {
 	headers, err := signing.Headers(models.ActiveSecrets(ep.Secrets, at), msgID, at, body)
 	if err != nil {
 		return 0, "", 0, false, fmt.Errorf("sign: %w", err)
@@ -259,6 +263,9 @@ func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookflow/1")
+	if link != "" {
+		req.Header.Set(chain.Header, link)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return 0, "", 0, false, err

@@ -299,7 +299,7 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	}
 	sc := StepContext{
 		WorkspaceID: run.WorkspaceID, RunID: run.ID, StepID: step.ID, EventID: run.EventID, EventType: in.Event.Type,
-		Depth: in.Event.Depth, Attempt: attempt, MaxAttempts: len(schedule), Key: run.ID + ":" + step.ID,
+		Depth: in.Event.Depth, RootID: in.Event.Root(), Attempt: attempt, MaxAttempts: len(schedule), Key: run.ID + ":" + step.ID,
 		SigningSecret: au.SigningSecret,
 	}
 	out, runErr := act.Run(ctx, sc, params)

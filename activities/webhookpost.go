@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
@@ -26,6 +27,9 @@ type WebhookPost struct {
 	// (endpoint_id "step:<run>:<step>"), so webhook steps show up beside endpoint
 	// deliveries in GET /v1/deliveries with their attempts.
 	Deliveries DeliveryRecorder
+	// Chain signs the chain header, so a step aimed at hookflow's own /hooks
+	// keeps its chain's depth and budget; nil sends none.
+	Chain *chain.Signer
 }
 
 // DeliveryRecorder is the part of the store that records deliveries and attempts.
@@ -70,6 +74,11 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 			}
 			h.Set(k, s)
 		}
+	}
+	// Set last: a step's own headers cannot drop or forge the chain.
+	h.Del(chain.Header)
+	if link := a.Chain.Sign(chain.Link{RootID: sc.RootID, Depth: sc.Depth}); link != "" {
+		h.Set(chain.Header, link)
 	}
 	msgID := "msg_" + sc.Key
 	if secret == "" {

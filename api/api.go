@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/ratelimit"
@@ -38,6 +39,8 @@ type Store interface {
 	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
 	EventByDedupKey(ctx context.Context, workspaceID, dedupKey string) (*models.Event, error)
 	ListEvents(ctx context.Context, workspaceID string, page models.Page) ([]models.Event, string, error)
+
+	ReserveChainEvent(ctx context.Context, rootID string, limit int, now time.Time) (bool, error)
 
 	GetDelivery(ctx context.Context, workspaceID, id string) (*models.Delivery, error)
 	ListDeliveries(ctx context.Context, workspaceID string, f models.DeliveryFilter, page models.Page) ([]models.Delivery, string, error)
@@ -82,6 +85,12 @@ type Config struct {
 	SourceLimiter *ratelimit.Limiter
 	// Metrics records requests and accepted events and is served at /metrics; nil: neither.
 	Metrics *metrics.Metrics
+	// Chain verifies the chain header of hookflow's own deliveries ringing back in
+	// on /hooks; nil: every request starts a chain.
+	Chain *chain.Signer
+	// MaxChainEvents is how many events one root event may cause in all
+	// (default models.DefaultMaxChainEvents).
+	MaxChainEvents int
 	// Now is injected by tests.
 	Now func() time.Time
 }
@@ -109,6 +118,9 @@ const DefaultMaxEventBytes = 256 << 10
 func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, logger *slog.Logger, cfg Config) *Server {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if cfg.MaxChainEvents <= 0 {
+		cfg.MaxChainEvents = models.DefaultMaxChainEvents
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/inbound"
 	"github.com/hookflow/hookflow/internal/signing"
@@ -277,6 +278,22 @@ var sensitiveHeaders = map[string]bool{
 	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
 	"x-hub-signature": true, "x-hub-signature-256": true, "stripe-signature": true, "webhook-signature": true,
 	"x-shopify-hmac-sha256": true, "x-slack-signature": true, "x-api-key": true,
+	"hookflow-chain": true,
+}
+
+// reserveChainEvent spends one event of the chain's budget, or answers why not.
+func (s *Server) reserveChainEvent(c *gin.Context, rootID string) bool {
+	ok, err := s.store.ReserveChainEvent(c.Request.Context(), rootID, s.cfg.MaxChainEvents, s.cfg.Now())
+	if err != nil {
+		s.fail(c, err)
+		return false
+	}
+	if !ok {
+		hookError(c, http.StatusBadRequest, "chain_limit", fmt.Sprintf(
+			"event %s has caused %d events, the limit of one chain (HOOKFLOW_MAX_CHAIN_EVENTS); an endpoint or webhook step probably points back at this source", rootID, s.cfg.MaxChainEvents))
+		return false
+	}
+	return true
 }
 
 // defaultEventID is where each scheme's senders put their delivery id.
@@ -411,6 +428,17 @@ func (s *Server) hook(c *gin.Context) {
 	}
 	ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: src.WorkspaceID, Type: eventType, ExternalID: externalID,
 		SourceID: src.ID, Data: raw, Headers: headers, CreatedAt: now}
+	// hookflow's own delivery ringing back in: the event joins the chain it
+	// came from (its depth and budget) instead of starting a fresh one.
+	link, chained := s.cfg.Chain.Verify(c.GetHeader(chain.Header))
+	if chained {
+		ev.Depth, ev.RootID = link.Depth+1, link.RootID
+		if ev.Depth > models.MaxChainDepth {
+			hookError(c, http.StatusBadRequest, "chain_limit", fmt.Sprintf(
+				"this request comes from an event chain at depth %d, the limit is %d; an endpoint or webhook step probably points back at this source", link.Depth, models.MaxChainDepth))
+			return
+		}
+	}
 	ev.DedupKey = "evt:" + ev.ID
 	if externalID != "" {
 		ev.DedupKey = "src:" + src.ID + ":" + externalID
@@ -423,6 +451,9 @@ func (s *Server) hook(c *gin.Context) {
 			s.fail(c, errors.Join(models.ErrUnavailable, err))
 			return
 		}
+	}
+	if chained && !s.reserveChainEvent(c, ev.RootID) {
+		return
 	}
 	id, dup, err := s.engine.StartEvent(ctx, ev, "")
 	if err != nil {

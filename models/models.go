@@ -110,8 +110,29 @@ type Event struct {
 	Data           json.RawMessage   `json:"data"`
 	Headers        map[string]string `json:"headers,omitempty"`
 	Depth          int               `json:"depth"`
-	CreatedAt      time.Time         `json:"created_at"`
+	// RootID is the event that started the chain this one belongs to; empty for
+	// a root (an event from outside).
+	RootID    string    `json:"root_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
+
+// Root is the id of the event that started ev's chain: ev's own for a root.
+func (ev *Event) Root() string {
+	if ev.RootID != "" {
+		return ev.RootID
+	}
+	return ev.ID
+}
+
+// Chain limits. An automation may trigger itself, directly or through another
+// automation or an endpoint aimed at a /hooks URL; these stop it.
+const (
+	// MaxChainDepth is how deep events may cause events.
+	MaxChainDepth = 8
+	// DefaultMaxChainEvents is how many events one root event may cause in all
+	// (HOOKFLOW_MAX_CHAIN_EVENTS): depth alone allows 20^8 with 20 emit steps.
+	DefaultMaxChainEvents = 100
+)
 
 // DeliveryStatus is where a delivery stands.
 type DeliveryStatus string

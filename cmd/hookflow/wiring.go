@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookflow/hookflow/activities"
 	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/logctx"
 	"github.com/hookflow/hookflow/internal/metrics"
@@ -197,6 +198,7 @@ func newWorker(p *process) (worker.Worker, error) {
 		Events:      workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
 		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
 		Metrics:     p.metrics,
+		Chain:       chainSigner(cfg),
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
@@ -210,14 +212,30 @@ func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClien
 	// Actions run in the worker (the API only asks the registry which actions
 	// exist), whose client has a worker on the task queue: emitted events start
 	// eagerly, as above.
-	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart())
+	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), activities.EmitterConfig{
+		Store:          st,
+		MaxChainEvents: cfg.MaxChainEvents,
+		MaxEventBytes:  int(cfg.MaxEventBytes),
+		// Emitted events count against their workspace's rate as API requests
+		// do (per process, like the API's limit).
+		Limiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
+	})
 	return activities.NewRegistry(
-		activities.WebhookPost{Client: httpClient, Deliveries: st},
+		activities.WebhookPost{Client: httpClient, Deliveries: st, Chain: chainSigner(cfg)},
 		activities.SlackPost{Client: httpClient},
 		activities.AwardPoints{Store: st, Emitter: emitter},
 		activities.Redeem{Store: st, Emitter: emitter},
 		activities.EmitAction{Emitter: emitter},
 	)
+}
+
+// chainSigner signs and verifies the chain header with a key derived from
+// HOOKFLOW_ENCRYPTION_KEY, which every server and worker holds.
+func chainSigner(cfg *config.Config) *chain.Signer {
+	if cfg.Keys == nil {
+		return nil
+	}
+	return chain.NewSigner(cfg.Keys.Derive(chain.KeyLabel))
 }
 
 // newAPIServer builds the HTTP server of the REST API.
@@ -232,13 +250,15 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 		starter.WithEagerStart()
 	}
 	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
-		MaxEventBytes: cfg.MaxEventBytes,
-		DevInbox:      devInbox,
-		KnownAction:   newRegistry(c, cfg, st, nil).Known,
-		PublicURL:     cfg.PublicURL,
-		KeyLimiter:    ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
-		SourceLimiter: ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
-		Metrics:       p.metrics,
+		MaxEventBytes:  cfg.MaxEventBytes,
+		DevInbox:       devInbox,
+		KnownAction:    newRegistry(c, cfg, st, nil).Known,
+		PublicURL:      cfg.PublicURL,
+		KeyLimiter:     ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
+		SourceLimiter:  ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
+		Metrics:        p.metrics,
+		Chain:          chainSigner(cfg),
+		MaxChainEvents: cfg.MaxChainEvents,
 	})
 	handler := srv.Handler()
 	if cfg.Tracing {

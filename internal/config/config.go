@@ -62,6 +62,10 @@ type Config struct {
 	// and per source on /hooks (0: no limit); bursts of twice that are allowed.
 	APIRateLimit    float64
 	SourceRateLimit float64
+	// MaxChainEvents is how many events one root event may cause in all, through
+	// emitting steps and through hookflow's own deliveries to /hooks
+	// (HOOKFLOW_MAX_CHAIN_EVENTS).
+	MaxChainEvents int
 	// Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
 	Tracing bool
 	// TemporalGzip compresses gRPC requests to Temporal (TEMPORAL_GRPC_COMPRESSION:
@@ -114,6 +118,9 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	}
 	if c.MaxEventBytes, err = strconv.ParseInt(get("HOOKFLOW_MAX_EVENT_BYTES", "262144"), 10, 64); err != nil || c.MaxEventBytes <= 0 {
 		return nil, fmt.Errorf("HOOKFLOW_MAX_EVENT_BYTES: want a positive number of bytes")
+	}
+	if c.MaxChainEvents, err = strconv.Atoi(get("HOOKFLOW_MAX_CHAIN_EVENTS", "100")); err != nil || c.MaxChainEvents <= 0 {
+		return nil, fmt.Errorf("HOOKFLOW_MAX_CHAIN_EVENTS: want a positive number of events")
 	}
 	if c.DisableAfter, err = time.ParseDuration(get("HOOKFLOW_DISABLE_AFTER", "120h")); err != nil || c.DisableAfter <= 0 {
 		return nil, fmt.Errorf("HOOKFLOW_DISABLE_AFTER: want a positive Go duration such as 120h")

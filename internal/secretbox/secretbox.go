@@ -11,6 +11,7 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -32,6 +33,7 @@ var ErrUnknownKey = errors.New("sealed with a key that is not in HOOKFLOW_ENCRYP
 type key struct {
 	id   string
 	aead cipher.AEAD
+	raw  []byte
 }
 
 // Keyring holds the primary key, which seals, and older keys, which only open.
@@ -102,7 +104,19 @@ func newKey(raw []byte) (key, error) {
 		return key{}, err
 	}
 	sum := sha256.Sum256(append([]byte("hookflow key id\x00"), raw...))
-	return key{id: hex.EncodeToString(sum[:4]), aead: aead}, nil
+	return key{id: hex.EncodeToString(sum[:4]), aead: aead, raw: raw}, nil
+}
+
+// Derive returns a subkey of each key for one purpose (label), primary first:
+// HMAC-SHA256(key, label), so a subkey reveals nothing of the key that seals.
+func (kr *Keyring) Derive(label string) [][]byte {
+	out := make([][]byte, len(kr.keys))
+	for i, k := range kr.keys {
+		m := hmac.New(sha256.New, k.raw)
+		m.Write([]byte(label))
+		out[i] = m.Sum(nil)
+	}
+	return out
 }
 
 // PrimaryID is the id of the key that seals.

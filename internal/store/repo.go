@@ -540,3 +540,17 @@ func (s *Store) ReserveSendSlot(ctx context.Context, endpointID string, interval
 	}
 	return wait, reserved, nil
 }
+
+// ReserveChainEvent takes one event from the budget of the chain that rootID
+// started, unless limit are taken already; it reports whether it took one. One
+// conditional upsert, so concurrent steps of one chain never overspend it.
+func (s *Store) ReserveChainEvent(ctx context.Context, rootID string, limit int, now time.Time) (bool, error) {
+	var used []int
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO chain_budgets (root_event_id, used, created_at) VALUES (?, 1, ?)
+		ON CONFLICT (root_event_id) DO UPDATE SET used = chain_budgets.used + 1 WHERE chain_budgets.used < ?
+		RETURNING used`, rootID, ts(now), limit).Scan(&used).Error
+	if err != nil {
+		return false, translate(err, "reserve chain event of "+rootID)
+	}
+	return len(used) == 1 && limit > 0, nil
+}
