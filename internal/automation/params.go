@@ -240,7 +240,7 @@ func (l listNode) render(r *renderer, event, steps map[string]any) (any, error) 
 var funcs = template.FuncMap{
 	// Replaced per render (tmplNode.render); this one only lets templates parse.
 	tickFunc: func() (string, error) { return "", nil },
-	"printf":  printf,
+	"printf": printf,
 	"default": func(def, v any) any {
 		if v == nil || v == "" {
 			return def
