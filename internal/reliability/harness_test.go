@@ -188,6 +188,7 @@ type cluster struct {
 type clusterOptions struct {
 	dsn           string // app database; a fresh one on the shared Postgres when empty
 	retrySchedule string
+	env           []string // more variables for every process, e.g. HOOKFLOW_ADMIN_KEY=…
 }
 
 func newCluster(ctx context.Context, t *testing.T, o clusterOptions) *cluster {
@@ -213,6 +214,7 @@ func newCluster(ctx context.Context, t *testing.T, o clusterOptions) *cluster {
 		"HOOKFLOW_SHUTDOWN_GRACE=5s",
 		"HOOKFLOW_RETRY_SCHEDULE="+o.retrySchedule,
 	)
+	c.env = append(c.env, o.env...)
 	t.Cleanup(func() {
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			c.procs[i].term()
