@@ -190,6 +190,11 @@ func TestUnboundedTemplatesRefused(t *testing.T) {
 	}
 }
 
+// doubling assigns $a = fn($a, $a) 30 times without writing anything.
+func doubling(fn string) string {
+	return "{{ $a := .event.data.s }}" + strings.Repeat("{{ $a = "+fn+" }}", 30) + "{{ len $a }}"
+}
+
 // TestRenderBounded: templates and expressions that would run for ever or grow
 // without bound over the data stop with ErrBudget, having allocated a bounded
 // amount; a cancelled context stops them with its own error.
@@ -206,6 +211,9 @@ func TestRenderBounded(t *testing.T) {
 		"printf width":                       `{{ printf "%0999999d" 1 }}`,
 		"printf width from data":             `{{ printf "%*d" 999999 1 }}`,
 		"expr past the cap":                  map[string]any{"$expr": `[event.data.s, event.data.s, event.data.s]`},
+		"printf doubling unwritten":          doubling(`printf "%s%s" $a $a`),
+		"print doubling unwritten":           doubling(`print $a $a`),
+		"html doubling unwritten":            doubling(`html $a $a`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := flagship()

@@ -252,15 +252,39 @@ var funcs = template.FuncMap{
 	"trim":  strings.TrimSpace,
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
-		return string(b), err
+		if err != nil {
+			return "", err
+		}
+		return capped("json", string(b))
 	},
-	"join": func(sep string, v []any) string {
+	"join": func(sep string, v []any) (string, error) {
 		parts := make([]string, len(v))
+		size := 0
 		for i, x := range v {
 			parts[i] = fmt.Sprint(x)
+			if size += len(parts[i]) + len(sep); size > MaxRenderedBytes {
+				return "", overBudget("join would make over %d bytes", MaxRenderedBytes)
+			}
 		}
-		return strings.Join(parts, sep)
+		return strings.Join(parts, sep), nil
 	},
+	// The builtins that concatenate their arguments, bounded: assigning
+	// `{{ $a = print $a $a }}` thirty times doubles a string thirty times
+	// without writing a byte.
+	"print":    func(args ...any) (string, error) { return capped("print", fmt.Sprint(args...)) },
+	"println":  func(args ...any) (string, error) { return capped("println", fmt.Sprintln(args...)) },
+	"html":     func(args ...any) (string, error) { return capped("html", template.HTMLEscaper(args...)) },
+	"js":       func(args ...any) (string, error) { return capped("js", template.JSEscaper(args...)) },
+	"urlquery": func(args ...any) (string, error) { return capped("urlquery", template.URLQueryEscaper(args...)) },
+}
+
+// capped refuses a function's result over MaxRenderedBytes; inputs are capped the
+// same way, so nothing larger than twice the cap is ever made.
+func capped(fn, s string) (string, error) {
+	if len(s) > MaxRenderedBytes {
+		return "", overBudget("%s made %d bytes, over %d", fn, len(s), MaxRenderedBytes)
+	}
+	return s, nil
 }
 
 func (c *compiler) node(v any, field string, earlier map[string]int, loc func(string) *Error) (node, error) {
@@ -431,7 +455,7 @@ func printf(format string, args ...any) (string, error) {
 			break
 		}
 	}
-	return fmt.Sprintf(format, args...), nil
+	return capped("printf", fmt.Sprintf(format, args...))
 }
 
 func lineCol(text string, offset int) (int, int) {
