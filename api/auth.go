@@ -80,10 +80,11 @@ func bearer(c *gin.Context) (string, bool) {
 	return key, true
 }
 
-// isAdminKey compares in constant time, over hashes so the length of the admin key
-// does not show either.
-func (s *Server) isAdminKey(key string) bool {
-	return s.adminHash != "" && subtle.ConstantTimeCompare([]byte(HashKey(key)), []byte(s.adminHash)) == 1
+// isAdmin reports whether hash (HashKey of the presented key) is the admin key's.
+// It compares in constant time, and over hashes so the admin key's length does not
+// show either.
+func (s *Server) isAdmin(hash string) bool {
+	return s.adminHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.adminHash)) == 1
 }
 
 // NewWorkspace builds a workspace named name and its first key (named keyName),
@@ -103,14 +104,14 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		if s.isAdminKey(key) {
+		hash := HashKey(key)
+		if s.isAdmin(hash) {
 			// The operator's key belongs to no workspace; acting as one would make
 			// the operator a tenant of whichever workspace a default picked.
 			writeError(c, http.StatusForbidden, "forbidden",
 				"this is the operator's admin key (HOOKFLOW_ADMIN_KEY); it only manages workspaces (/v1/workspaces). Call this route with a key of the workspace (hfk_…)")
 			return
 		}
-		hash := HashKey(key)
 		k, err := s.store.APIKeyByHash(c.Request.Context(), hash)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1) {
 			c.Header("WWW-Authenticate", `Bearer realm="hookflow", error="invalid_token"`)

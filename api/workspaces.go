@@ -19,11 +19,12 @@ func (s *Server) authenticateAdmin() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		if s.isAdminKey(key) {
+		hash := HashKey(key)
+		if s.isAdmin(hash) {
 			c.Next()
 			return
 		}
-		_, err := s.store.APIKeyByHash(c.Request.Context(), HashKey(key))
+		_, err := s.store.APIKeyByHash(c.Request.Context(), hash)
 		switch {
 		case err == nil:
 			writeError(c, http.StatusForbidden, "forbidden", s.operatorOnlyMessage())
