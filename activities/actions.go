@@ -2,8 +2,11 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -150,7 +153,10 @@ func str(params map[string]any, key string, required bool) (string, error) {
 	return s, nil
 }
 
-// integer reads a whole-number param given as a number or a numeric string.
+// integer reads a whole-number param given as a number or a numeric string. A
+// string must be a base-10 integer with an optional sign and nothing else: a
+// lenient scan read "0x10" as 16, "12abc" as 12 and "1e3" as 1, awarding points
+// nobody asked for.
 func integer(params map[string]any, key string) (int64, error) {
 	switch v := params[key].(type) {
 	case int64:
@@ -158,19 +164,27 @@ func integer(params map[string]any, key string) (int64, error) {
 	case int:
 		return int64(v), nil
 	case float64:
-		if v != float64(int64(v)) {
+		// ±2^63 is where int64 ends; a float at or past it has no int64 value.
+		if v != math.Trunc(v) || v >= 1<<63 || v < -(1<<63) {
 			return 0, Final(fmt.Errorf("params.%s must be a whole number, not %v", key, v))
 		}
 		return int64(v), nil
+	case json.Number:
+		return parseInteger(key, string(v))
 	case string:
-		var n int64
-		if _, err := fmt.Sscan(v, &n); err != nil {
-			return 0, Final(fmt.Errorf("params.%s must be a whole number, not %q", key, v))
-		}
-		return n, nil
+		return parseInteger(key, v)
 	case nil:
 		return 0, Final(fmt.Errorf("params.%s is required", key))
 	default:
 		return 0, Final(fmt.Errorf("params.%s must be a number, not %T", key, v))
 	}
+}
+
+// parseInteger is the strict reading of a whole number written as text.
+func parseInteger(key, v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, Final(fmt.Errorf("params.%s must be a whole number in base 10 (such as 50 or -5), not %q", key, v))
+	}
+	return n, nil
 }

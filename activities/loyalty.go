@@ -50,6 +50,9 @@ func (a AwardPoints) Run(ctx context.Context, sc StepContext, params map[string]
 		return nil, Final(fmt.Errorf("params.points must be between 0 and 1000000000, not %d", points))
 	}
 	ch, err := a.Store.ApplyPoints(ctx, sc.WorkspaceID, customer, name, points, reason, sc.Key, time.Now().UTC())
+	if keyReused(err) {
+		return nil, Final(fmt.Errorf("award %d points to %s: %w", points, customer, err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("award %d points to %s: %w", points, customer, err)
 	}
@@ -118,7 +121,7 @@ func (a Redeem) Run(ctx context.Context, sc StepContext, params map[string]any) 
 		return nil, Final(fmt.Errorf("params.points must be positive, not %d", points))
 	}
 	ch, err := a.Store.ApplyPoints(ctx, sc.WorkspaceID, customer, "", -points, "redeem: "+reward, sc.Key, time.Now().UTC())
-	if errors.Is(err, models.ErrInsufficientPoints) || errors.Is(err, models.ErrNotFound) {
+	if errors.Is(err, models.ErrInsufficientPoints) || errors.Is(err, models.ErrNotFound) || keyReused(err) {
 		return nil, Final(fmt.Errorf("redeem %d points for %s: %w", points, customer, err))
 	}
 	if err != nil {
@@ -130,4 +133,10 @@ func (a Redeem) Run(ctx context.Context, sc StepContext, params map[string]any) 
 		return nil, err
 	}
 	return map[string]any{"customer_id": customer, "points": points, "reward": reward, "balance": ch.Entry.BalanceAfter}, nil
+}
+
+// keyReused: the step's key was used for another change, which retrying cannot fix.
+func keyReused(err error) bool {
+	var kr *models.KeyReusedError
+	return errors.As(err, &kr)
 }

@@ -23,18 +23,23 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 
-	CreateWorkspace(ctx context.Context, w *models.Workspace) error
+	CreateWorkspaceWithKey(ctx context.Context, w *models.Workspace, k *models.APIKey) error
 	GetWorkspace(ctx context.Context, id string) (*models.Workspace, error)
+	ListWorkspaces(ctx context.Context, page models.Page) ([]models.Workspace, string, error)
 	CreateAPIKey(ctx context.Context, k *models.APIKey) error
 	APIKeyByHash(ctx context.Context, hash string) (*models.APIKey, error)
 	ListAPIKeys(ctx context.Context, workspaceID string) ([]models.APIKey, error)
 	RevokeAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error
+	CountActiveAPIKeys(ctx context.Context, workspaceID string) (int64, error)
 
 	CreateEndpoint(ctx context.Context, e *models.Endpoint) error
 	GetEndpoint(ctx context.Context, workspaceID, id string) (*models.Endpoint, error)
 	ListEndpoints(ctx context.Context, workspaceID string, page models.Page) ([]models.Endpoint, string, error)
 	UpdateEndpoint(ctx context.Context, e *models.Endpoint) error
 	DeleteEndpoint(ctx context.Context, workspaceID, id string) error
+	CountEndpoints(ctx context.Context, workspaceID string) (int64, error)
+	TakeRecoverLease(ctx context.Context, workspaceID, endpointID, token string, now time.Time, ttl time.Duration) (bool, error)
+	ReleaseRecoverLease(ctx context.Context, endpointID, token string) error
 
 	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
 	EventByDedupKey(ctx context.Context, workspaceID, dedupKey string) (*models.Event, error)
@@ -79,8 +84,9 @@ type Config struct {
 	PublicURL string
 	// KnownAction reports whether an automation step's action exists.
 	KnownAction func(string) bool
-	// KeyLimiter limits requests per API key on /v1; nil: no limit.
-	KeyLimiter *ratelimit.Limiter
+	// WorkspaceLimiter limits requests per workspace on /v1, whichever of its keys
+	// they carry (a tenant with more keys gets no more capacity); nil: no limit.
+	WorkspaceLimiter *ratelimit.Limiter
 	// SourceLimiter limits requests per source on /hooks; nil: no limit.
 	SourceLimiter *ratelimit.Limiter
 	// Metrics records requests and accepted events and is served at /metrics; nil: neither.
@@ -91,6 +97,14 @@ type Config struct {
 	// MaxChainEvents is how many events one root event may cause in all
 	// (default models.DefaultMaxChainEvents).
 	MaxChainEvents int
+	// AdminKey is the operator's key for /v1/workspaces; empty: that API refuses
+	// every caller and workspaces are made with `hookflow workspace create`.
+	AdminKey string
+	// Quotas cap what each workspace may hold; zero fields: no cap.
+	Quotas Quotas
+	// MaxRecover bounds the deliveries one POST /v1/endpoints/{id}/recover starts
+	// (default DefaultMaxRecover); the answer says whether more remain.
+	MaxRecover int
 	// Now is injected by tests.
 	Now func() time.Time
 }
@@ -108,6 +122,8 @@ type Server struct {
 	cfg     Config
 	inbox   *inbox
 	router  *gin.Engine
+	// adminHash is HashKey(cfg.AdminKey), or empty without an admin key.
+	adminHash string
 }
 
 // DefaultMaxEventBytes is the default body limit for events.
@@ -131,10 +147,16 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:8080"
 	}
+	if cfg.MaxRecover <= 0 {
+		cfg.MaxRecover = DefaultMaxRecover
+	}
 	if cfg.KnownAction == nil {
 		cfg.KnownAction = func(string) bool { return false }
 	}
 	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
+	if cfg.AdminKey != "" {
+		s.adminHash = HashKey(cfg.AdminKey)
+	}
 	if cfg.DevInbox {
 		s.inbox = newInbox(500)
 	}
@@ -183,6 +205,11 @@ func (s *Server) routes() *gin.Engine {
 	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodGet} {
 		r.Handle(m, "/hooks/:source_id", s.hook)
 	}
+
+	// The operator's routes, outside the /v1 group: the admin key authenticates
+	// them, not a workspace key, and no workspace's rate limit applies.
+	r.POST("/v1/workspaces", s.authenticateAdmin(), s.createWorkspace)
+	r.GET("/v1/workspaces", s.authenticateAdmin(), s.listWorkspaces)
 
 	v1 := r.Group("/v1", s.authenticate())
 	v1.POST("/sources", s.createSource)

@@ -67,16 +67,51 @@ func NewAPIKey(workspaceID, name, key string, now time.Time) *models.APIKey {
 	}
 }
 
+// bearer returns the key of an `Authorization: Bearer <key>` header, answering
+// 401 itself when there is none.
+func bearer(c *gin.Context) (string, bool) {
+	scheme, key, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="hookflow"`)
+		writeError(c, http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+		return "", false
+	}
+	return key, true
+}
+
+// isAdmin reports whether hash (HashKey of the presented key) is the admin key's.
+// It compares in constant time, and over hashes so the admin key's length does not
+// show either.
+func (s *Server) isAdmin(hash string) bool {
+	return s.adminHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.adminHash)) == 1
+}
+
+// NewWorkspace builds a workspace named name and its first key (named keyName),
+// for POST /v1/workspaces and `hookflow workspace create` alike. key is the secret
+// to show once; only its hash is in k.
+func NewWorkspace(name, keyName string, now time.Time) (ws *models.Workspace, k *models.APIKey, key string, err error) {
+	if key, err = GenerateKey(); err != nil {
+		return nil, nil, "", fmt.Errorf("generate api key: %w", err)
+	}
+	ws = &models.Workspace{ID: ids.New(ids.Workspace), Name: name, CreatedAt: now}
+	return ws, NewAPIKey(ws.ID, keyName, key, now), key, nil
+}
+
 func (s *Server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		scheme, key, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-			c.Header("WWW-Authenticate", `Bearer realm="hookflow"`)
-			writeError(c, http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+		key, ok := bearer(c)
+		if !ok {
 			return
 		}
-		hash := HashKey(strings.TrimSpace(key))
+		hash := HashKey(key)
+		if s.isAdmin(hash) {
+			// The operator's key belongs to no workspace; acting as one would make
+			// the operator a tenant of whichever workspace a default picked.
+			writeError(c, http.StatusForbidden, "forbidden",
+				"this is the operator's admin key (HOOKFLOW_ADMIN_KEY); it only manages workspaces (/v1/workspaces). Call this route with a key of the workspace (hfk_…)")
+			return
+		}
 		k, err := s.store.APIKeyByHash(c.Request.Context(), hash)
 		if errors.Is(err, models.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1) {
 			c.Header("WWW-Authenticate", `Bearer realm="hookflow", error="invalid_token"`)
@@ -89,8 +124,10 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		}
 		c.Set(ctxAPIKey, k)
 		c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String("workspace_id", k.WorkspaceID)))
-		if ok, wait := s.cfg.KeyLimiter.Allow(k.ID); !ok {
-			tooMany(c, wait, "this API key", s.cfg.KeyLimiter.PerSecond())
+		// Per workspace, not per key: keys are free to make, so a per-key limit
+		// would be no limit at all for a tenant that makes more of them.
+		if ok, wait := s.cfg.WorkspaceLimiter.Allow(k.WorkspaceID); !ok {
+			tooMany(c, wait, "this workspace", s.cfg.WorkspaceLimiter.PerSecond())
 			return
 		}
 		c.Next()
@@ -112,8 +149,11 @@ func workspace(c *gin.Context) string {
 }
 
 type createKeyRequest struct {
-	Name          string `json:"name"`
-	WorkspaceID   string `json:"workspace_id"`
+	Name string `json:"name"`
+	// WorkspaceID may name the caller's own workspace, nothing else.
+	WorkspaceID string `json:"workspace_id"`
+	// WorkspaceName is refused: it used to make a workspace, which only the
+	// operator may now. It stays in the request so the answer can say so.
 	WorkspaceName string `json:"workspace_name"`
 }
 
@@ -122,9 +162,11 @@ type createKeyResponse struct {
 	Key string `json:"key"`
 }
 
+// errOperatorOnly is the answer to a tenant reaching for another workspace.
+const errOperatorOnly = "workspaces are made and reached by the operator: POST /v1/workspaces with the admin key (HOOKFLOW_ADMIN_KEY), or `hookflow workspace create`. A workspace key manages only its own workspace's keys"
+
 // createAPIKey makes a key for the caller's workspace (workspace_id omitted or equal
-// to it) or for a new workspace (workspace_name given). Another existing workspace is
-// out of reach: 404.
+// to it). A new workspace (workspace_name) or another one is the operator's: 403.
 func (s *Server) createAPIKey(c *gin.Context) {
 	var req createKeyRequest
 	if !s.bindJSON(c, &req, 64<<10) {
@@ -134,25 +176,13 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := models.ValidateText("workspace_name", req.WorkspaceName, 200); err != nil {
-		s.fail(c, err)
+	wsID := workspace(c)
+	if req.WorkspaceName != "" || (req.WorkspaceID != "" && req.WorkspaceID != wsID) {
+		// 403 whether or not that workspace exists, so the answer tells nothing about it.
+		writeError(c, http.StatusForbidden, "forbidden", errOperatorOnly)
 		return
 	}
-	now := s.cfg.Now()
-	wsID := workspace(c)
-	switch {
-	case req.WorkspaceName != "" && req.WorkspaceID != "":
-		s.fail(c, models.Invalid("workspace_id", "give workspace_id (existing) or workspace_name (new), not both"))
-		return
-	case req.WorkspaceName != "":
-		ws := &models.Workspace{ID: ids.New(ids.Workspace), Name: req.WorkspaceName, CreatedAt: now}
-		if err := s.store.CreateWorkspace(c.Request.Context(), ws); err != nil {
-			s.fail(c, err)
-			return
-		}
-		wsID = ws.ID
-	case req.WorkspaceID != "" && req.WorkspaceID != wsID:
-		s.fail(c, notFound("workspace", req.WorkspaceID))
+	if !s.withinQuota(c, s.apiKeyQuota()) {
 		return
 	}
 	key, err := GenerateKey()
@@ -160,7 +190,7 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	k := NewAPIKey(wsID, req.Name, key, now)
+	k := NewAPIKey(wsID, req.Name, key, s.cfg.Now())
 	if err := s.store.CreateAPIKey(c.Request.Context(), k); err != nil {
 		s.fail(c, err)
 		return

@@ -19,6 +19,7 @@ import (
 // AutomationStore is what the automation and run routes need.
 type AutomationStore interface {
 	CreateAutomation(ctx context.Context, a *models.Automation) error
+	CountAutomations(ctx context.Context, workspaceID string) (int64, error)
 	GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error)
 	ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error)
 	UpdateAutomation(ctx context.Context, a *models.Automation) error
@@ -71,6 +72,9 @@ func (s *Server) createAutomation(c *gin.Context) {
 	}
 	if _, err := s.compileAutomation(a); err != nil {
 		s.fail(c, err)
+		return
+	}
+	if !s.withinQuota(c, s.automationQuota()) {
 		return
 	}
 	if err := s.autos.CreateAutomation(c.Request.Context(), a); err != nil {

@@ -142,6 +142,9 @@ func (s *Server) createEndpoint(c *gin.Context) {
 		s.fail(c, models.Invalid("event_types", "is required (use [\"*\"] for every event)"))
 		return
 	}
+	if !s.withinQuota(c, s.endpointQuota()) {
+		return
+	}
 	now := s.cfg.Now()
 	e := &models.Endpoint{ID: ids.New(ids.Endpoint), WorkspaceID: workspace(c), Enabled: true, CreatedAt: now, UpdatedAt: now}
 	if err := s.applyEndpoint(e, req); err != nil {

@@ -35,7 +35,15 @@ func writeError(c *gin.Context, status int, code, message string) {
 func (s *Server) fail(c *gin.Context, err error) {
 	var maxErr *http.MaxBytesError
 	var verr *models.ValidationError
+	var qerr *quotaError
+	var kerr *models.KeyReusedError
 	switch {
+	case errors.As(err, &qerr):
+		writeError(c, http.StatusConflict, "quota_exceeded", qerr.Error())
+	case errors.As(err, &kerr):
+		// Only redemptions reach the ledger over the API, keyed by the header.
+		writeError(c, http.StatusConflict, "idempotency_key_reused",
+			"this Idempotency-Key was already used with "+kerr.Differs()+"; send a new key for a new redemption, or the same request to get its answer again")
 	case errors.As(err, &maxErr):
 		writeError(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("request body exceeds %d bytes", maxErr.Limit))
 	case errors.As(err, &verr):

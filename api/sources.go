@@ -24,6 +24,7 @@ import (
 // SourceStore is what the source routes and the doorbell need.
 type SourceStore interface {
 	CreateSource(ctx context.Context, src *models.Source) error
+	CountSources(ctx context.Context, workspaceID string) (int64, error)
 	GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error)
 	SourceByID(ctx context.Context, id string) (*models.Source, error)
 	ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error)
@@ -149,6 +150,9 @@ func (s *Server) createSource(c *gin.Context) {
 		return
 	case req.EventType == nil:
 		s.fail(c, models.Invalid("event_type", `is required: {"header":…}, {"path":…} or {"value":…}`))
+		return
+	}
+	if !s.withinQuota(c, s.sourceQuota()) {
 		return
 	}
 	now := s.cfg.Now()

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Callers wrap them with context; the API maps them to HTTP statuses
@@ -44,4 +45,42 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 // Invalid returns a ValidationError for field.
 func Invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// KeyReusedError means an idempotency key of the loyalty ledger came back with a
+// different request: another customer or another number of points. Answering the
+// first request's result would tell the caller a change happened that did not, so
+// it is refused instead. It matches ErrConflict too (HTTP 409).
+type KeyReusedError struct {
+	// CustomerWas and DeltaWas are the first request's; CustomerNow and DeltaNow this one's.
+	CustomerWas, CustomerNow string
+	DeltaWas, DeltaNow       int64
+}
+
+// Differs names what differs from the first use of the key, e.g.
+// `customer_id "cus_1" (this request: "cus_2")`.
+func (e *KeyReusedError) Differs() string {
+	var d []string
+	if e.CustomerWas != e.CustomerNow {
+		d = append(d, fmt.Sprintf("customer_id %q (this request: %q)", e.CustomerWas, e.CustomerNow))
+	}
+	if e.DeltaWas != e.DeltaNow {
+		d = append(d, fmt.Sprintf("points %d (this request: %d)", abs(e.DeltaWas), abs(e.DeltaNow)))
+	}
+	return strings.Join(d, " and ")
+}
+
+// Error implements error.
+func (e *KeyReusedError) Error() string {
+	return "the idempotency key was already used with " + e.Differs() + "; use a new key for a new request"
+}
+
+// Is makes a KeyReusedError match ErrConflict.
+func (e *KeyReusedError) Is(target error) bool { return target == ErrConflict }
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

@@ -46,7 +46,7 @@ func TestServerRefusesUnmigratedDatabase(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"dev", "server", "worker", "migrate", "rotate-encryption-key"} {
+	for _, cmd := range []string{"dev", "server", "worker", "migrate", "rotate-encryption-key", "workspace"} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), []string{cmd, "--help"}, &out, &errOut, envMap(nil)); code != 0 {
 			t.Errorf("%s --help exited %d", cmd, code)

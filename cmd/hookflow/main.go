@@ -1,6 +1,7 @@
 // Command hookflow is the one binary of the hookflow platform. Its subcommands are
 // the roles: `dev` (everything in one process on embedded defaults), `server` (the
-// REST API), `worker` (the Temporal worker) and `migrate` (database schema).
+// REST API), `worker` (the Temporal worker) and `migrate` (database schema), and the
+// operator's one-offs (`workspace`, `rotate-encryption-key`).
 package main
 
 import (
@@ -34,6 +35,7 @@ Commands:
             register the namespace and search attributes on an external Temporal
   rotate-encryption-key
             re-encrypt the stored secrets with a new key
+  workspace create a workspace and its first API key, or list them (the operator's job)
   help      show this help
 
 Configuration is read from environment variables; see the README's config table.
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cmdTemporalSetup(ctx, args[1:], stdout, stderr, getenv)
 	case "rotate-encryption-key":
 		err = cmdRotateKey(ctx, args[1:], stdout, stderr, getenv)
+	case "workspace":
+		err = cmdWorkspace(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

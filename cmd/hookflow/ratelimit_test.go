@@ -1,56 +1,72 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/models"
 )
 
-func withRateLimits(perKey, perSource float64) stackOption {
-	return func(c *config.Config) { c.APIRateLimit, c.SourceRateLimit = perKey, perSource }
+func withRateLimits(perWorkspace, perSource float64) stackOption {
+	return func(c *config.Config) { c.APIRateLimit, c.SourceRateLimit = perWorkspace, perSource }
 }
 
-// TestRateLimits: an API key over its rate gets 429 with Retry-After and a JSON
-// error, without touching other keys; a source over its rate likewise on /hooks.
+// TestRateLimits: the /v1 limit counts per workspace: once one key has spent the
+// workspace's burst, the workspace's three other keys get 429 too (Retry-After, a
+// JSON error naming the workspace), while a key of another workspace goes through.
+// A source over its rate gets 429 on /hooks likewise.
 func TestRateLimits(t *testing.T) {
-	s := newStack(t, withRateLimits(2, 1))
-	var other struct {
-		Key string `json:"key"`
+	s := newStack(t, withRateLimits(1, 1))
+	// Made in the store and by the operator: neither spends the workspace's tokens.
+	keys := []string{s.key}
+	for i := range 3 {
+		key, err := api.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.store.CreateAPIKey(context.Background(), api.NewAPIKey(models.DefaultWorkspaceID, fmt.Sprint("k", i), key, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
 	}
-	if code := s.do("POST", "/v1/api-keys", map[string]any{"name": "other"}, &other); code != http.StatusCreated || other.Key == "" {
-		t.Fatalf("create key: %d", code)
-	}
+	_, otherKey := s.newWorkspace("other")
 	src := s.createSource(`{"name":"open","verification":{"scheme":"none"},"event_type":{"value":"x.y"}}`)
+	time.Sleep(2 * time.Second) // the bucket refills after createSource: burst of 2
 
-	// Burst of 4 (twice the rate), less the two requests above.
-	codes := []int{}
-	for range 4 {
-		codes = append(codes, s.do("GET", "/v1/endpoints", nil, nil))
+	var codes []int
+	for range 3 {
+		codes = append(codes, s.doKey(keys[0], "GET", "/v1/endpoints", nil, nil))
 	}
-	if !slices.Contains(codes, http.StatusTooManyRequests) || codes[0] != http.StatusOK {
-		t.Fatalf("statuses %v: want 200 first and then 429", codes)
+	if codes[0] != http.StatusOK || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("first key: statuses %v, want 200 first and 429 last (burst 2)", codes)
 	}
-	req, _ := http.NewRequest("GET", s.api.URL+"/v1/endpoints", nil)
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for i, key := range keys[1:] {
+		req, _ := http.NewRequest("GET", s.api.URL+"/v1/endpoints", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apiError
+		decodeJSON(t, resp, &e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || e.Error.Code != "rate_limited" ||
+			!strings.Contains(e.Error.Message, "this workspace") {
+			t.Errorf("key %d of the same workspace, never used: %d, Retry-After %q, %+v; want 429 for this workspace",
+				i+2, resp.StatusCode, resp.Header.Get("Retry-After"), e)
+		}
 	}
-	var e apiError
-	decodeJSON(t, resp, &e)
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || e.Error.Code != "rate_limited" {
-		t.Errorf("over the limit: %d, Retry-After %q, %+v", resp.StatusCode, resp.Header.Get("Retry-After"), e)
-	}
-	if code := s.doKey(other.Key, "GET", "/v1/endpoints", nil, nil); code != http.StatusOK {
-		t.Errorf("another key got %d: keys must not share a bucket", code)
+	if code := s.doKey(otherKey, "GET", "/v1/endpoints", nil, nil); code != http.StatusOK {
+		t.Errorf("a key of another workspace got %d: workspaces must not share a bucket", code)
 	}
 	time.Sleep(time.Second)
-	if code := s.do("GET", "/v1/endpoints", nil, nil); code != http.StatusOK {
+	if code := s.doKey(keys[3], "GET", "/v1/endpoints", nil, nil); code != http.StatusOK {
 		t.Errorf("after waiting as told: %d", code)
 	}
 

@@ -62,17 +62,19 @@ func runTests(m *testing.M) int {
 // stack is one test's hookflow: API, worker and store on a fresh Postgres database,
 // its own task queue on the shared Temporal server.
 type stack struct {
-	t       *testing.T
-	cfg     *config.Config
-	store   *store.Store
-	client  client.Client
-	api     *httptest.Server
-	key     string
-	logger  *slog.Logger
-	metrics *metrics.Metrics
-	mu      sync.Mutex
-	worker  worker.Worker
-	running bool
+	t      *testing.T
+	cfg    *config.Config
+	store  *store.Store
+	client client.Client
+	api    *httptest.Server
+	key    string
+	// adminKey is the operator's HOOKFLOW_ADMIN_KEY.
+	adminKey string
+	logger   *slog.Logger
+	metrics  *metrics.Metrics
+	mu       sync.Mutex
+	worker   worker.Worker
+	running  bool
 }
 
 // testEncryptionKey seals the secrets of every test stack.
@@ -94,6 +96,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	ctx := context.Background()
 	dsn := testenv.NewPostgres(t)
 	key := "hfk_test_" + ids.New("k")
+	adminKey := "admin_test_" + ids.New("adm")
 	cfg, err := config.Load(config.RoleServer, func(k string) string {
 		return map[string]string{
 			"DATABASE_URL":            dsn,
@@ -102,6 +105,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 			"HOOKFLOW_RETRY_SCHEDULE": "0s,200ms,400ms",
 			"HOOKFLOW_ALLOWED_CIDRS":  "127.0.0.0/8",
 			"HOOKFLOW_API_KEY":        key,
+			"HOOKFLOW_ADMIN_KEY":      adminKey,
 			"HOOKFLOW_SHUTDOWN_GRACE": "5s",
 			"HOOKFLOW_ENCRYPTION_KEY": testEncryptionKey,
 			// Tests poll hard; TestRateLimits turns the limits on.
@@ -146,7 +150,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	}
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(hs.Close)
-	s := &stack{t: t, cfg: cfg, store: st, client: c, api: hs, key: key, logger: logger, metrics: m}
+	s := &stack{t: t, cfg: cfg, store: st, client: c, api: hs, key: key, adminKey: adminKey, logger: logger, metrics: m}
 	s.startWorker()
 	t.Cleanup(s.stopWorker)
 	return s
@@ -220,6 +224,19 @@ func (s *stack) doKey(key, method, path string, body any, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// newWorkspace has the operator make a workspace; it returns its id and first key.
+func (s *stack) newWorkspace(name string) (id, key string) {
+	s.t.Helper()
+	var ws struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	}
+	if code := s.doKey(s.adminKey, "POST", "/v1/workspaces", map[string]any{"name": name}, &ws); code != http.StatusCreated || ws.Key == "" {
+		s.t.Fatalf("create workspace %q: status %d", name, code)
+	}
+	return ws.ID, ws.Key
 }
 
 type endpointCreated struct {

@@ -250,15 +250,17 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 		starter.WithEagerStart()
 	}
 	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
-		MaxEventBytes:  cfg.MaxEventBytes,
-		DevInbox:       devInbox,
-		KnownAction:    newRegistry(c, cfg, st, nil).Known,
-		PublicURL:      cfg.PublicURL,
-		KeyLimiter:     ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
-		SourceLimiter:  ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
-		Metrics:        p.metrics,
-		Chain:          chainSigner(cfg),
-		MaxChainEvents: cfg.MaxChainEvents,
+		MaxEventBytes:    cfg.MaxEventBytes,
+		DevInbox:         devInbox,
+		KnownAction:      newRegistry(c, cfg, st, nil).Known,
+		PublicURL:        cfg.PublicURL,
+		WorkspaceLimiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
+		SourceLimiter:    ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),
+		Metrics:          p.metrics,
+		AdminKey:         cfg.AdminKey,
+		Quotas:           api.Quotas(cfg.Quotas),
+		Chain:            chainSigner(cfg),
+		MaxChainEvents:   cfg.MaxChainEvents,
 	})
 	handler := srv.Handler()
 	if cfg.Tracing {

@@ -58,7 +58,12 @@ type Config struct {
 	// DNSServer, when set, is the DNS server (host:port) outbound requests resolve
 	// names with instead of the system's resolver.
 	DNSServer string
-	// APIRateLimit and SourceRateLimit are requests a second per API key on /v1
+	// AdminKey is the operator's key (HOOKFLOW_ADMIN_KEY): it alone may create and
+	// list workspaces over the API. Empty: no admin API (the CLI still works).
+	AdminKey string
+	// Quotas cap what one workspace may hold (0: no cap).
+	Quotas Quotas
+	// APIRateLimit and SourceRateLimit are requests a second per workspace on /v1
 	// and per source on /hooks (0: no limit); bursts of twice that are allowed.
 	APIRateLimit    float64
 	SourceRateLimit float64
@@ -73,6 +78,18 @@ type Config struct {
 	// where compressing only costs CPU).
 	TemporalGzip bool
 }
+
+// Quotas are the per-workspace caps, each from its HOOKFLOW_QUOTA_* variable.
+type Quotas struct {
+	Endpoints   int
+	Automations int
+	Sources     int
+	APIKeys     int
+}
+
+// minAdminKeyLen keeps the admin key out of guessing range: it guards every
+// workspace, and `openssl rand -base64 32` gives 44 characters.
+const minAdminKeyLen = 32
 
 // Load reads the environment through getenv (os.Getenv in main; a map in tests).
 func Load(role Role, getenv func(string) string) (*Config, error) {
@@ -147,6 +164,14 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		}
 		*l.dst = v
 	}
+	if c.Quotas, err = loadQuotas(get); err != nil {
+		return nil, err
+	}
+	c.AdminKey = get("HOOKFLOW_ADMIN_KEY", "")
+	if c.AdminKey != "" && len(c.AdminKey) < minAdminKeyLen {
+		// The value itself is never echoed: error messages end up in logs.
+		return nil, fmt.Errorf("HOOKFLOW_ADMIN_KEY is too short (%d characters, want at least %d): make one with `openssl rand -base64 32`", len(c.AdminKey), minAdminKeyLen)
+	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 			return nil, fmt.Errorf("HOOKFLOW_DNS_SERVER: want host:port, e.g. 10.0.0.2:53: %w", err)
@@ -166,6 +191,27 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY is required for %s: it encrypts endpoint and source secrets in the database (make one with `openssl rand -base64 32`, and give every server and worker the same)", role)
 	}
 	return c, nil
+}
+
+// loadQuotas reads the HOOKFLOW_QUOTA_* variables: whole numbers, 0 for no cap.
+func loadQuotas(get func(k, def string) string) (Quotas, error) {
+	var q Quotas
+	for _, v := range []struct {
+		name, def string
+		dst       *int
+	}{
+		{"HOOKFLOW_QUOTA_ENDPOINTS", "250", &q.Endpoints},
+		{"HOOKFLOW_QUOTA_AUTOMATIONS", "250", &q.Automations},
+		{"HOOKFLOW_QUOTA_SOURCES", "100", &q.Sources},
+		{"HOOKFLOW_QUOTA_API_KEYS", "50", &q.APIKeys},
+	} {
+		n, err := strconv.Atoi(get(v.name, v.def))
+		if err != nil || n < 0 {
+			return q, fmt.Errorf("%s: want a whole number of resources per workspace, 0 for no quota", v.name)
+		}
+		*v.dst = n
+	}
+	return q, nil
 }
 
 // isLoopback: addr's host is localhost or a loopback IP.

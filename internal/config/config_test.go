@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -28,5 +31,38 @@ func TestTemporalCompression(t *testing.T) {
 	}
 	if _, err := Load(RoleDev, env(map[string]string{"TEMPORAL_GRPC_COMPRESSION": "zstd"})); err == nil {
 		t.Error("TEMPORAL_GRPC_COMPRESSION=zstd was accepted")
+	}
+}
+
+func TestQuotasAndAdminKey(t *testing.T) {
+	c, err := Load(RoleDev, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Quotas{Endpoints: 250, Automations: 250, Sources: 100, APIKeys: 50}); c.Quotas != want || c.AdminKey != "" {
+		t.Errorf("defaults: quotas %+v admin key %q, want %+v and none", c.Quotas, c.AdminKey, want)
+	}
+	c, err = Load(RoleDev, env(map[string]string{"HOOKFLOW_QUOTA_ENDPOINTS": "0", "HOOKFLOW_QUOTA_API_KEYS": "3"}))
+	if err != nil || c.Quotas.Endpoints != 0 || c.Quotas.APIKeys != 3 {
+		t.Errorf("set quotas: %+v, %v", c.Quotas, err)
+	}
+	secret := "short-admin-key"
+	for _, bad := range []map[string]string{
+		{"HOOKFLOW_QUOTA_SOURCES": "-1"},
+		{"HOOKFLOW_QUOTA_AUTOMATIONS": "lots"},
+		{"HOOKFLOW_ADMIN_KEY": secret},
+	} {
+		_, err := Load(RoleDev, env(bad))
+		if err == nil {
+			t.Errorf("%v accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q shows the admin key", err)
+		}
+	}
+	long := strings.Repeat("k", 44)
+	if c, err := Load(RoleDev, env(map[string]string{"HOOKFLOW_ADMIN_KEY": long})); err != nil || c.AdminKey != long {
+		t.Errorf("44-character admin key: %v", err)
 	}
 }

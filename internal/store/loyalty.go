@@ -125,7 +125,9 @@ func (s *Store) Ledger(ctx context.Context, workspaceID, customerID string, page
 var errReplay = errors.New("idempotency key already used")
 
 // ApplyPoints changes a member's points once per idempotency key: the ledger's unique
-// key decides, so a retried step or request cannot award or spend twice. Points,
+// key decides, so a retried step or request cannot award or spend twice. The same
+// key again for the same customer and delta answers the first change (Applied
+// false); for another customer or delta it is a *models.KeyReusedError. Points,
 // lifetime total, tier and the ledger entry change in one transaction.
 func (s *Store) ApplyPoints(ctx context.Context, workspaceID, customerID, name string, delta int64, reason, idempotencyKey string, at time.Time) (*models.PointsChange, error) {
 	if customerID == "" || idempotencyKey == "" {
@@ -188,6 +190,9 @@ func (s *Store) ApplyPoints(ctx context.Context, workspaceID, customerID, name s
 		var prior ledgerRow
 		if err := s.db.WithContext(ctx).Where("workspace_id = ? AND idempotency_key = ?", workspaceID, idempotencyKey).Take(&prior).Error; err != nil {
 			return nil, translate(err, "ledger entry")
+		}
+		if prior.CustomerID != customerID || prior.Delta != delta {
+			return nil, &models.KeyReusedError{CustomerWas: prior.CustomerID, CustomerNow: customerID, DeltaWas: prior.Delta, DeltaNow: delta}
 		}
 		m, err := s.GetMember(ctx, workspaceID, prior.CustomerID)
 		if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -60,6 +61,51 @@ func TestApplyPoints(t *testing.T) {
 		}
 		if _, err := s.GetMember(ctx, "ws_other", "cus_1"); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("other workspace: %v", err)
+		}
+	})
+}
+
+// TestApplyPointsKeyReused: the same key with the same customer and delta answers
+// the first change; with another customer or delta it is refused, naming what
+// differs, and nothing changes.
+func TestApplyPointsKeyReused(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		ws := models.DefaultWorkspaceID
+		if _, err := s.ApplyPoints(ctx, ws, "cus_1", "Ann", 500, "seed", "seed1", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ApplyPoints(ctx, ws, "cus_2", "Bob", 500, "seed", "seed2", t0); err != nil {
+			t.Fatal(err)
+		}
+		first, err := s.ApplyPoints(ctx, ws, "cus_1", "", -100, "redeem: mug", "api:r1", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name     string
+			customer string
+			delta    int64
+			wantIn   string
+		}{
+			{"another customer", "cus_2", -100, `customer_id "cus_1" (this request: "cus_2")`},
+			{"another amount", "cus_1", -50, "points 100 (this request: 50)"},
+			{"both", "cus_2", -50, `customer_id "cus_1" (this request: "cus_2") and points 100 (this request: 50)`},
+		} {
+			_, err := s.ApplyPoints(ctx, ws, tt.customer, "", tt.delta, "redeem: mug", "api:r1", t0)
+			var kr *models.KeyReusedError
+			if !errors.As(err, &kr) || !errors.Is(err, models.ErrConflict) || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("%s: %v; want a KeyReusedError naming %s", tt.name, err, tt.wantIn)
+			}
+		}
+		again, err := s.ApplyPoints(ctx, ws, "cus_1", "", -100, "redeem: mug", "api:r1", t0)
+		if err != nil || again.Applied || again.Entry.ID != first.Entry.ID {
+			t.Errorf("same request again: %+v %v; want the first entry, not applied", again, err)
+		}
+		for cus, want := range map[string]int64{"cus_1": 400, "cus_2": 500} {
+			if m, err := s.GetMember(ctx, ws, cus); err != nil || m.Balance != want {
+				t.Errorf("%s balance = %+v %v, want %d", cus, m, err, want)
+			}
 		}
 	})
 }
