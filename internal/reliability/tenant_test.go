@@ -237,6 +237,21 @@ func TestTenantAttacks(t *testing.T) {
 		note("endpoint filter with the CEL concatenation on a 200 KB event: no match, worker RSS %d → peak %d MB", rssBefore>>20, rssPeak>>20)
 	}
 
+	db := openDB(t, c.dsn)
+
+	// 1b. The runtime template bomb in the worker, a stream of them.
+	for i := range 20 {
+		attacker.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "bomb.x", "data": map[string]any{"n": int64(9223372036854775807), "i": i}}, nil)
+	}
+	waitFor(ctx, t, time.Minute, func() bool {
+		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND status = 'failed'`, bomb.ID) == 20
+	}, "the 20 template bombs did not all fail")
+	failedWhy := queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND error LIKE '%over the rendering limits%'`, bomb.ID)
+	time.Sleep(2 * time.Second)
+	cpuAttacksTo := time.Now()
+	cpu := procCPU(t, wrk) - cpuBefore
+	note("20 runtime template bombs in the worker: all failed for good (%d naming the rendering limits); worker CPU over the template and CEL attacks: %s", failedWhy, cpu.Round(10*time.Millisecond))
+
 	// 3. Emit fan-out: two steps re-emitting their own trigger.
 	attacker.must(ctx, t, 201, "POST", base+"/v1/automations", `{"name":"fan","trigger":{"event_type":"fan.x"},"steps":[
 		{"id":"one","action":"event.emit","params":{"type":"fan.x"}},{"id":"two","action":"event.emit","params":{"type":"fan.x"}}]}`, nil)
@@ -248,12 +263,6 @@ func TestTenantAttacks(t *testing.T) {
 	attacker.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": base + "/hooks/" + self.ID, "event_types": []string{"loop.x"}}, nil)
 	attacker.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "loop.x"}, nil)
 
-	// 1b. The runtime template bomb in the worker, a stream of them.
-	for i := range 20 {
-		attacker.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "bomb.x", "data": map[string]any{"n": int64(9223372036854775807), "i": i}}, nil)
-	}
-
-	db := openDB(t, c.dsn)
 	countType := func(typ string) int {
 		return queryInt(t, db, `SELECT count(*) FROM events WHERE type = $1`, typ)
 	}
@@ -278,26 +287,22 @@ func TestTenantAttacks(t *testing.T) {
 	} else {
 		note("loop through the workspace's own /hooks: %d events (depths 0 to 8), then 400 chain_limit", n)
 	}
-	waitFor(ctx, t, time.Minute, func() bool {
-		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND status = 'failed'`, bomb.ID) == 20
-	}, "the 20 template bombs did not all fail")
-	failedWhy := queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND error LIKE '%over the rendering limits%'`, bomb.ID)
 	attackTo := time.Now()
-	cpu := procCPU(t, wrk) - cpuBefore
-	note("20 runtime template bombs in the worker: all failed for good (%d naming the rendering limits); worker CPU over all the attacks: %s", failedWhy, cpu.Round(10*time.Millisecond))
 	stopVictim()
 	vwg.Wait()
 	time.Sleep(2 * time.Second)
-	baseLat, attackLat := v.latencies(baseFrom, attackFrom), v.latencies(attackFrom, attackTo)
-	if len(baseLat) == 0 || len(attackLat) == 0 {
-		t.Fatalf("the victim's events were not delivered: %d before, %d during", len(baseLat), len(attackLat))
+	baseLat, cpuLat, volLat := v.latencies(baseFrom, attackFrom), v.latencies(attackFrom, cpuAttacksTo), v.latencies(cpuAttacksTo, attackTo)
+	if len(baseLat) == 0 || len(cpuLat) == 0 || len(volLat) == 0 {
+		t.Fatalf("the victim's events were not delivered: %d before, %d and %d during", len(baseLat), len(cpuLat), len(volLat))
 	}
-	// Noise on a 2-core machine running Temporal, Postgres and both processes:
-	// a tenth of a second on the median, against the 1.7–4.9 s the issue measured.
-	if p50(attackLat) > p50(baseLat)+250*time.Millisecond {
-		t.Errorf("another workspace's median event-to-delivery went from %s to %s during the attacks", p50(baseLat), p50(attackLat))
+	// Noise on a 2-core machine running Temporal, Postgres, the server and the
+	// worker: a tenth of a second on the median, against the 1.7–4.9 s the issue
+	// measured under one template bomb.
+	if p50(cpuLat) > p50(baseLat)+100*time.Millisecond {
+		t.Errorf("another workspace's median event-to-delivery went from %s to %s during the template and CEL attacks", p50(baseLat), p50(cpuLat))
 	}
-	note("another workspace's event-to-delivery p50: %s before, %s during (%d and %d events)", p50(baseLat).Round(time.Millisecond), p50(attackLat).Round(time.Millisecond), len(baseLat), len(attackLat))
+	note("another workspace's event-to-delivery p50: %s before, %s during the template and CEL attacks, %s while the fan-out and the loop spent their budgets (%d, %d and %d events)",
+		p50(baseLat).Round(time.Millisecond), p50(cpuLat).Round(time.Millisecond), p50(volLat).Round(time.Millisecond), len(baseLat), len(cpuLat), len(volLat))
 
 	// The worker stops within its grace with template bombs in flight.
 	for i := range 40 {
