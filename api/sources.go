@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/inbound"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
@@ -442,7 +443,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	if !dup {
-		s.cfg.Metrics.EventAccepted(src.ID, ev.Type)
+		s.cfg.Metrics.EventAccepted(metrics.IngressHooks, src.ID, ev.Type)
 	}
 	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: externalID, Duplicate: dup})
 }

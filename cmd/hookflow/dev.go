@@ -91,7 +91,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}
 		defer stop(context.Background())
 	}
-	m := metrics.New()
+	m := metrics.New(metricsOptions(cfg))
 	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		return err
