@@ -23,7 +23,9 @@ func inboxCall(t *testing.T, h http.Handler, method, path, body string) (int, st
 
 // errorCode reads the code of an error body, or "" when it is not one.
 func errorCode(body string) string {
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.Unmarshal([]byte(body), &e)
 	return e.Error.Code
 }
