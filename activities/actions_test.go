@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,40 @@ func TestSlackPost(t *testing.T) {
 		map[string]any{"webhook_url": "http://127.0.0.1:9/hook", "text": "x"})
 	if !errors.Is(err, netguard.ErrBlocked) {
 		t.Errorf("loopback without allow-list: %v, want blocked", err)
+	}
+}
+
+// TestHTTPActionsBlockedAreFinal: every HTTP action aimed at an address the SSRF
+// guard refuses fails at once (final, not retried on the delivery schedule) with an
+// error that says it was blocked, and nothing is sent.
+func TestHTTPActionsBlockedAreFinal(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	closed := netguard.New(nil, false).Client(time.Second) // no allow-list: loopback is blocked
+	tests := []struct {
+		name   string
+		action Action
+		params map[string]any
+	}{
+		{"slack.post", SlackPost{Client: closed}, map[string]any{"webhook_url": srv.URL, "text": "x"}},
+		{"webhook.post", WebhookPost{Client: closed}, map[string]any{"url": srv.URL}},
+		{"slack.post to metadata", SlackPost{Client: closed}, map[string]any{"webhook_url": "http://169.254.169.254/latest/meta-data/", "text": "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.action.Run(context.Background(), StepContext{Key: "run_1:s", Attempt: 1, MaxAttempts: 8}, tt.params)
+			var fe *finalError
+			if !errors.As(err, &fe) || !errors.Is(err, netguard.ErrBlocked) {
+				t.Fatalf("err = %v, want a final blocked error", err)
+			}
+			if !strings.HasPrefix(err.Error(), "blocked:") || !strings.Contains(err.Error(), "HOOKFLOW_ALLOWED_CIDRS") {
+				t.Errorf("error %q does not say it was blocked and what to do", err)
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the blocked receiver got %d requests", n)
 	}
 }
 

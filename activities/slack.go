@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hookflow/hookflow/internal/netguard"
 )
 
 // SlackPost is `slack.post` {"webhook_url","text","blocks"?}: a message through a
@@ -66,6 +69,8 @@ func (a SlackPost) Run(ctx context.Context, sc StepContext, params map[string]an
 }
 
 // post sends body as JSON with the guarded client and reads at most the excerpt.
+// Every HTTP action sends through it, so a destination the SSRF guard refuses fails
+// every one of them at once (see guardFinal).
 func post(ctx context.Context, client *http.Client, url string, body []byte, headers http.Header) (int, string, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -79,9 +84,19 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", 0, err
+		return 0, "", 0, guardFinal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseExcerpt))
 	return resp.StatusCode, string(raw), parseRetryAfter(resp.Header.Get("Retry-After"), start), nil
+}
+
+// guardFinal makes a refusal of the SSRF guard final. The guard decides on the
+// address and the allow-list, neither of which a retry changes, so retrying only
+// keeps a step open for the whole ~33 h delivery schedule before it fails anyway.
+func guardFinal(err error) error {
+	if !errors.Is(err, netguard.ErrBlocked) {
+		return err
+	}
+	return Final(fmt.Errorf("blocked: the SSRF guard refuses this destination (use a public URL, or allow its range with HOOKFLOW_ALLOWED_CIDRS): %w", err))
 }

@@ -102,7 +102,7 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 	outcome, dstatus := models.AttemptSucceeded, models.DeliverySucceeded
 	switch {
 	case errors.Is(err, netguard.ErrBlocked):
-		result, outcome = Final(err), models.AttemptBlocked
+		result, outcome = err, models.AttemptBlocked // final already (post)
 	case err != nil:
 		result = err
 	case status >= 200 && status < 300:

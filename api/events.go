@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) createEvent(c *gin.Context) {
 		return
 	}
 	if !dup {
-		s.cfg.Metrics.EventAccepted("api", ev.Type)
+		s.cfg.Metrics.EventAccepted(metrics.IngressAPI, metrics.IngressAPI, ev.Type)
 	}
 	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: ev.ExternalID, Duplicate: dup})
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -9,12 +11,26 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// Bounds of the dev inbox. It lives in memory and takes requests from anyone who
+// can reach the dev API, so each bound keeps one noisy sender (or a loop of
+// deliveries into it) from growing the process without end.
+const (
+	maxInboxBoxes = 100      // names kept at once
+	maxInboxName  = 100      // characters of a name
+	maxInboxBody  = 1 << 20  // bytes of one recorded body (413 above)
+	maxInboxBytes = 64 << 20 // bodies and headers of every box together
+)
+
+// errInboxFull is a request the inbox has no room for (507).
+var errInboxFull = errors.New("inbox full")
+
 // inbox is the dev request bin: it records what is POSTed to /dev/inbox/{name} so a
 // newcomer can watch deliveries and Slack messages without any outside service.
 type inbox struct {
 	mu    sync.Mutex
-	max   int
+	max   int // requests kept per box; older ones are dropped
 	boxes map[string][]inboxRequest
+	bytes int // held by every box together
 }
 
 type inboxRequest struct {
@@ -24,16 +40,74 @@ type inboxRequest struct {
 	Body    string            `json:"body"`
 }
 
+// size is what a request holds in memory, near enough for a budget.
+func (r inboxRequest) size() int {
+	n := len(r.Body)
+	for k, v := range r.Headers {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 func newInbox(max int) *inbox {
 	return &inbox{max: max, boxes: map[string][]inboxRequest{}}
 }
 
-const maxInboxBody = 1 << 20
+// add keeps r in box name, dropping the box's oldest requests past max or past
+// the byte budget. It refuses a new box past maxInboxBoxes, and a request that
+// does not fit even with its box emptied of older ones (other boxes hold the room).
+func (in *inbox) add(name string, r inboxRequest) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	box, exists := in.boxes[name]
+	if !exists && len(in.boxes) >= maxInboxBoxes {
+		return fmt.Errorf("%w: the dev inbox keeps at most %d boxes; DELETE /dev/inbox/{name} of one you no longer need", errInboxFull, maxInboxBoxes)
+	}
+	// Decide on copies of the count and total: a refusal leaves the box as it was.
+	box = append(box, r)
+	total := in.bytes + r.size()
+	for len(box) > 1 && (len(box) > in.max || total > maxInboxBytes) {
+		total -= box[0].size()
+		box = box[1:]
+	}
+	if total > maxInboxBytes {
+		return fmt.Errorf("%w: the dev inbox holds at most %d MiB of requests; DELETE /dev/inbox/{name} of boxes you no longer need", errInboxFull, maxInboxBytes>>20)
+	}
+	in.boxes[name], in.bytes = box, total
+	return nil
+}
+
+// list copies box name's requests, oldest first.
+func (in *inbox) list(name string) []inboxRequest {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]inboxRequest{}, in.boxes[name]...)
+}
+
+// clear drops box name and frees its room.
+func (in *inbox) clear(name string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, r := range in.boxes[name] {
+		in.bytes -= r.size()
+	}
+	delete(in.boxes, name)
+}
 
 func (s *Server) inboxRecord(c *gin.Context) {
+	name := c.Param("name")
+	if len(name) > maxInboxName {
+		writeError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("inbox names are at most %d characters", maxInboxName))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxInboxBody))
 	if err != nil {
-		s.fail(c, err)
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			writeError(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the dev inbox records bodies of at most %d bytes (1 MiB); send less", maxInboxBody))
+			return
+		}
+		writeError(c, http.StatusBadRequest, "bad_request", "could not read the body")
 		return
 	}
 	h := make(map[string]string, len(c.Request.Header))
@@ -43,27 +117,18 @@ func (s *Server) inboxRecord(c *gin.Context) {
 		}
 	}
 	r := inboxRequest{At: s.cfg.Now(), Method: c.Request.Method, Headers: h, Body: string(body)}
-	name := c.Param("name")
-	s.inbox.mu.Lock()
-	box := append(s.inbox.boxes[name], r)
-	if len(box) > s.inbox.max {
-		box = box[len(box)-s.inbox.max:]
+	if err := s.inbox.add(name, r); err != nil {
+		writeError(c, http.StatusInsufficientStorage, "inbox_full", err.Error())
+		return
 	}
-	s.inbox.boxes[name] = box
-	s.inbox.mu.Unlock()
 	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 func (s *Server) inboxList(c *gin.Context) {
-	s.inbox.mu.Lock()
-	reqs := append([]inboxRequest{}, s.inbox.boxes[c.Param("name")]...)
-	s.inbox.mu.Unlock()
-	c.JSON(http.StatusOK, gin.H{"requests": reqs})
+	c.JSON(http.StatusOK, gin.H{"requests": s.inbox.list(c.Param("name"))})
 }
 
 func (s *Server) inboxClear(c *gin.Context) {
-	s.inbox.mu.Lock()
-	delete(s.inbox.boxes, c.Param("name"))
-	s.inbox.mu.Unlock()
+	s.inbox.clear(c.Param("name"))
 	c.Status(http.StatusNoContent)
 }

@@ -42,7 +42,7 @@ func openapiPath(ginPath string) string {
 func TestOpenAPIMatchesRouter(t *testing.T) {
 	_, ops := loadSpec(t)
 	for _, dev := range []bool{false, true} {
-		srv := New(nil, nil, nil, nil, nil, Config{DevInbox: dev, Metrics: metrics.New()})
+		srv := New(nil, nil, nil, nil, nil, Config{DevInbox: dev, Metrics: metrics.New(metrics.Options{})})
 		served := map[string]bool{}
 		for _, r := range srv.Routes() {
 			served[r[0]+" "+openapiPath(r[1])] = true
@@ -175,7 +175,7 @@ func resolveRef(doc any, ref string) error {
 }
 
 func TestOpenAPIServed(t *testing.T) {
-	srv := New(nil, nil, nil, nil, nil, Config{Metrics: metrics.New()})
+	srv := New(nil, nil, nil, nil, nil, Config{Metrics: metrics.New(metrics.Options{})})
 	get := func(path string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))

@@ -17,6 +17,7 @@ import (
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/inbound"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
@@ -47,6 +48,8 @@ type sourceRequest struct {
 	EventType    *models.FieldRef     `json:"event_type"`
 	EventID      *models.FieldRef     `json:"event_id"`
 	MaxBodyBytes *int64               `json:"max_body_bytes"`
+	// AllowUnsignedQuery opts a body-signing source into unsigned query-string data.
+	AllowUnsignedQuery *bool `json:"allow_unsigned_query"`
 }
 
 type sourceResponse struct {
@@ -110,6 +113,9 @@ func (s *Server) applySource(src *models.Source, req sourceRequest) (string, err
 			return "", models.Invalid("max_body_bytes", "must be between 0 (default 256 KiB) and 10 MiB")
 		}
 		src.MaxBodyBytes = *req.MaxBodyBytes
+	}
+	if req.AllowUnsignedQuery != nil {
+		src.AllowUnsignedQuery = *req.AllowUnsignedQuery
 	}
 	secret := ""
 	if req.Verification != nil {
@@ -378,7 +384,14 @@ func (s *Server) hook(c *gin.Context) {
 		hookError(c, http.StatusUnauthorized, code, err.Error())
 		return
 	}
-	data, err := inbound.ParseBody(c.Request.Method, c.GetHeader("Content-Type"), c.Request.URL.Query(), body)
+	query := c.Request.URL.Query()
+	// After the signature, so a stranger learns nothing; before parsing, so data the
+	// signature does not cover never becomes an event.
+	if err := inbound.CheckQueryData(src.Verification.Scheme, src.AllowUnsignedQuery, c.Request.Method, query, body); err != nil {
+		hookError(c, http.StatusBadRequest, "unsigned_data", err.Error())
+		return
+	}
+	data, err := inbound.ParseBody(c.Request.Method, c.GetHeader("Content-Type"), query, body)
 	switch {
 	case errors.Is(err, inbound.ErrUnsupportedType):
 		hookError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
@@ -465,7 +478,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	if !dup {
-		s.cfg.Metrics.EventAccepted(src.ID, ev.Type)
+		s.cfg.Metrics.EventAccepted(metrics.IngressHooks, src.ID, ev.Type)
 	}
 	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: externalID, Duplicate: dup})
 }

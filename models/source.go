@@ -15,8 +15,12 @@ type Source struct {
 	EventType    FieldRef     `json:"event_type"`
 	EventID      *FieldRef    `json:"event_id,omitempty"`
 	MaxBodyBytes int64        `json:"max_body_bytes,omitempty"`
-	CreatedAt    time.Time    `json:"created_at"`
-	UpdatedAt    time.Time    `json:"updated_at"`
+	// AllowUnsignedQuery accepts event data from the query string (a GET, or an
+	// empty body) although the scheme signs only the body, for senders that cannot
+	// do better; that data, and a type or id read from it, is then unsigned.
+	AllowUnsignedQuery bool      `json:"allow_unsigned_query"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 // Verification is how a source checks a request is genuine (see internal/inbound).

@@ -76,7 +76,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if _, err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	key, err := devAPIKey(cfg)
+	key, keyFile, err := devAPIKey(cfg)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}
 		defer stop(context.Background())
 	}
-	m := metrics.New()
+	m := metrics.New(metricsOptions(cfg))
 	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		return err
@@ -134,11 +134,9 @@ hookflow dev is running.
   Database     %s
 
   API key      %s
-
-  export HOOKFLOW_API_KEY=%s
-
+%s
 Press Ctrl-C to stop.
-`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, key)
+`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, exportHint(keyFile))
 	if *demo {
 		printDemo(stdout, base)
 	}
@@ -164,22 +162,33 @@ func redactDSN(dsn string) string {
 	return scheme + "://" + user + ":***@" + host
 }
 
+// exportHint is the banner's line for the shell. It reads the key from its file
+// rather than repeating it: the key is printed once, on the "API key" line, so a
+// log of the terminal holds one copy, not one per hint. A key given in
+// HOOKFLOW_API_KEY (no file) is already in the environment.
+func exportHint(keyFile string) string {
+	if keyFile == "" {
+		return ""
+	}
+	return "\n  export HOOKFLOW_API_KEY=$(cat " + keyFile + ")\n"
+}
+
 // devAPIKey returns HOOKFLOW_API_KEY or the key kept in the data dir, making one on
-// the first run, so the key printed yesterday still works today.
-func devAPIKey(cfg *config.Config) (string, error) {
+// the first run, so the key printed yesterday still works today. file is where the
+// key is kept, empty when it came from HOOKFLOW_API_KEY.
+func devAPIKey(cfg *config.Config) (key, file string, err error) {
 	if cfg.APIKey != "" {
-		return cfg.APIKey, nil
+		return cfg.APIKey, "", nil
 	}
 	path := filepath.Join(cfg.DataDir, "api_key")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
+		return strings.TrimSpace(string(b)), path, nil
 	}
-	key, err := api.GenerateKey()
-	if err != nil {
-		return "", err
+	if key, err = api.GenerateKey(); err != nil {
+		return "", "", err
 	}
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("save dev API key: %w", err)
+		return "", "", fmt.Errorf("save dev API key: %w", err)
 	}
-	return key, nil
+	return key, path, nil
 }

@@ -35,13 +35,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startDev runs `hookflow dev` in-process on free ports and waits until the API answers.
+// startDev runs `hookflow dev` in-process on free ports and waits until the API
+// answers. out gets stdout and stderr interleaved, as a terminal (or a log of it) does.
 func startDev(t *testing.T, env map[string]string) (stop func(), out *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"dev"}, out, io.Discard, envMap(env)) }()
+	go func() { done <- run(ctx, []string{"dev"}, out, out, envMap(env)) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get("http://" + env["HOOKFLOW_HTTP_ADDR"] + "/readyz")
@@ -75,9 +76,24 @@ func startDev(t *testing.T, env map[string]string) (stop func(), out *syncBuffer
 	}, out
 }
 
-// TestDevWalkthrough follows the README: `hookflow dev` prints a key, an endpoint on
-// the dev inbox receives a signed delivery, the Web UI answers, and after a restart on
-// the same data dir the event is still there.
+// keyOnce fails unless key occurs exactly once in out, on the banner's "API key"
+// line: every other copy in a terminal log is one more place the key leaks from.
+func keyOnce(t *testing.T, out, key string) {
+	t.Helper()
+	if n := strings.Count(out, key); n != 1 {
+		t.Errorf("the API key occurs %d times in the output, want once:\n%s", n, out)
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, key) && !strings.Contains(line, "API key") {
+			t.Errorf("the API key is on %q, want the banner's API key line", line)
+		}
+	}
+}
+
+// TestDevWalkthrough follows the README: `hookflow dev` prints a key (once, in its
+// banner), an endpoint on the dev inbox receives a signed delivery, the Web UI
+// answers, and after a restart on the same data dir the event is still there.
 func TestDevWalkthrough(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{
@@ -85,7 +101,7 @@ func TestDevWalkthrough(t *testing.T) {
 		"HOOKFLOW_HTTP_ADDR":  testenv.FreeAddr(t),
 		"TEMPORAL_ADDRESS":    testenv.FreeAddr(t),
 		"TEMPORAL_UI_ADDRESS": testenv.FreeAddr(t),
-		"HOOKFLOW_LOG_LEVEL":  "error",
+		"HOOKFLOW_LOG_LEVEL":  "info", // the log, too, must not repeat the key
 	}
 	stop, out := startDev(t, env)
 	keyBytes, err := os.ReadFile(filepath.Join(env["HOOKFLOW_DATA_DIR"], "api_key"))
@@ -97,6 +113,9 @@ func TestDevWalkthrough(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev banner lacks %q:\n%s", want, out.String())
 		}
+	}
+	if !strings.Contains(out.String(), "export HOOKFLOW_API_KEY=$(cat "+filepath.Join(env["HOOKFLOW_DATA_DIR"], "api_key")+")") {
+		t.Errorf("dev banner lacks the export line reading the key file:\n%s", out.String())
 	}
 	base := "http://" + env["HOOKFLOW_HTTP_ADDR"]
 	call := func(method, path, body string, want int, out any) {
@@ -156,9 +175,10 @@ func TestDevWalkthrough(t *testing.T) {
 		resp.Body.Close()
 	}
 	stop()
+	keyOnce(t, out.String(), key)
 
 	// Same data dir: the event, its delivery and the key survive.
-	stop, _ = startDev(t, env)
+	stop, out = startDev(t, env)
 	defer stop()
 	var detail struct {
 		ID         string
@@ -176,4 +196,5 @@ func TestDevWalkthrough(t *testing.T) {
 	if !dup.Duplicate || dup.ID != ev.ID {
 		t.Errorf("re-sent after restart: %+v, want duplicate of %s", dup, ev.ID)
 	}
+	keyOnce(t, out.String(), key)
 }

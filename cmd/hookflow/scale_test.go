@@ -182,7 +182,7 @@ func TestTwoServersTwoWorkers(t *testing.T) {
 		}
 	}
 	for _, s := range servers {
-		if accepted := s.scrape(t, `hookflow_events_accepted_total\{source="api",type="scale.test"\}`); accepted != n/2 {
+		if accepted := s.scrape(t, `hookflow_events_accepted_total\{ingress="api"\}`); accepted != n/2 {
 			t.Errorf("%s accepted %v events, want %d", s.name, accepted, n/2)
 		}
 	}

@@ -67,7 +67,8 @@ func hmacHex(secret, msg string) string {
 
 // TestSourceFormAndQueryTriggerFlagship: a form-encoded review.created from a source
 // runs the flagship automation exactly as JSON does, and so does a GET with a query
-// string; a replayed delivery id is a duplicate that runs nothing new.
+// string once the source accepts unsigned query data; a replayed delivery id is a
+// duplicate that runs nothing new.
 func TestSourceFormAndQueryTriggerFlagship(t *testing.T) {
 	s := newStack(t)
 	s.createAutomation(awardAutomation) // the flagship rule, as JSON events use it
@@ -101,8 +102,17 @@ func TestSourceFormAndQueryTriggerFlagship(t *testing.T) {
 		t.Errorf("event source %q headers %v: want the source, x-delivery kept, cookie and signature dropped", ev.SourceID, ev.Headers)
 	}
 
-	// GET with a query string (signed over the empty body).
-	code, e, g := s.ring("GET", src.ID+"?customer_id=cus_bob&customer_name=Bob&rating=4&review_id=r2", "", "", sign("", "d-2"))
+	// GET with a query string (signed over the empty body): hmac signs only the
+	// body, so the legacy system's source must accept unsigned query data.
+	getBob := src.ID + "?customer_id=cus_bob&customer_name=Bob&rating=4&review_id=r2"
+	if code, e, _ := s.ring("GET", getBob, "", "", sign("", "d-2")); code != http.StatusBadRequest || e.Error.Code != "unsigned_data" {
+		t.Fatalf("GET before opting in: %d %+v, want 400 unsigned_data", code, e)
+	}
+	var patched sourceCreated
+	if code := s.do("PATCH", "/v1/sources/"+src.ID, `{"allow_unsigned_query":true}`, &patched); code != 200 || !patched.AllowUnsignedQuery {
+		t.Fatalf("opt in: %d %+v", code, patched)
+	}
+	code, e, g := s.ring("GET", getBob, "", "", sign("", "d-2"))
 	if code != http.StatusAccepted {
 		t.Fatalf("GET: %d %+v", code, e)
 	}
@@ -121,6 +131,75 @@ func TestSourceFormAndQueryTriggerFlagship(t *testing.T) {
 	}
 	if ann, bob := s.member("cus_ann"), s.member("cus_bob"); ann.Balance != 50 || ann.Name != "Ann" || bob.Balance != 40 {
 		t.Errorf("balances %d and %d, want 50 (rating 5, once) and 40 (rating 4)", ann.Balance, bob.Balance)
+	}
+}
+
+// TestSourceUnsignedQuery is the issue's reproduction: a GitHub source signs only
+// the body, so a GET whose query string says "refund a million to cus_victim",
+// carrying the (constant) signature of the empty body, is refused with 400
+// unsigned_data and stores and starts nothing; so is the same query on a POST with
+// an empty body. A signed POST is still accepted. Opted in (and the opt-in read back
+// from the store), the same GET is accepted; a token source always accepts queries.
+func TestSourceUnsignedQuery(t *testing.T) {
+	s := newStack(t)
+	s.createAutomation(`{"name":"refunds","trigger":{"event_type":"order.refunded"},"steps":[{"id":"wait","action":"delay","params":{"duration":"0s"}}]}`)
+	src := s.createSource(`{"name":"github","verification":{"scheme":"github","secret":"gh_secret"},"event_type":{"path":"type"}}`)
+	if src.AllowUnsignedQuery {
+		t.Fatalf("a new source accepts unsigned query data: %+v", src)
+	}
+	emptySig := http.Header{"X-Hub-Signature-256": {"sha256=" + hmacHex("gh_secret", "")}}
+	attack := src.ID + "?type=order.refunded&amount=1000000&customer=cus_victim"
+	tests := []struct {
+		name, method, target string
+		h                    http.Header
+		want                 int
+		code                 string
+	}{
+		{"GET with the empty body's signature", "GET", attack, emptySig, 400, "unsigned_data"},
+		{"POST with an empty body", "POST", attack, emptySig, 400, "unsigned_data"},
+		{"GET unsigned", "GET", attack, nil, 401, "missing_signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, e, _ := s.ring(tt.method, tt.target, "", "", tt.h)
+			if code != tt.want || e.Error.Code != tt.code {
+				t.Errorf("%d %+v, want %d %s", code, e, tt.want, tt.code)
+			}
+			if tt.code == "unsigned_data" && !strings.Contains(e.Error.Message, "allow_unsigned_query") {
+				t.Errorf("message %q does not say how to opt in", e.Error.Message)
+			}
+		})
+	}
+	body := `{"type":"order.paid","amount":20}`
+	code, e, paid := s.ring("POST", src.ID, "application/json", body, http.Header{"X-Hub-Signature-256": {"sha256=" + hmacHex("gh_secret", body)}})
+	if code != http.StatusAccepted {
+		t.Fatalf("signed POST: %d %+v", code, e)
+	}
+	s.waitDeliveries(paid.ID, 0, 10*time.Second) // until the event is recorded
+	var evs struct{ Data []models.Event }
+	s.do("GET", "/v1/events", nil, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Type != "order.paid" {
+		t.Fatalf("events after the refusals: %+v, want only the signed order.paid", evs.Data)
+	}
+
+	if code := s.do("PATCH", "/v1/sources/"+src.ID, `{"allow_unsigned_query":true}`, nil); code != 200 {
+		t.Fatalf("opt in: %d", code)
+	}
+	var got sourceCreated
+	if s.do("GET", "/v1/sources/"+src.ID, nil, &got); !got.AllowUnsignedQuery {
+		t.Fatalf("opt-in not kept: %+v", got)
+	}
+	code, e, a := s.ring("GET", attack, "", "", emptySig)
+	if code != http.StatusAccepted {
+		t.Fatalf("GET opted in: %d %+v", code, e)
+	}
+	if runs := s.waitRuns(a.ID, 1, 30*time.Second); runs[0].Status != models.RunSucceeded {
+		t.Errorf("opted-in GET run %s", runs[0].Status)
+	}
+
+	tok := s.createSource(`{"name":"token","verification":{"scheme":"token","header":"X-Token","secret":"tok_1"},"event_type":{"path":"type"}}`)
+	if code, e, _ := s.ring("GET", tok.ID+"?type=order.refunded", "", "", http.Header{"X-Token": {"tok_1"}}); code != http.StatusAccepted {
+		t.Errorf("token source GET: %d %+v, want 202", code, e)
 	}
 }
 

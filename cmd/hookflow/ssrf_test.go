@@ -152,6 +152,17 @@ func TestSSRFGuard(t *testing.T) {
 					t.Errorf("endpoint delivery %s: status %s, attempts %+v; want failed after one blocked attempt", d.EndpointID, d.Status, d.Attempts)
 				}
 			}
+			if !open {
+				// slack.post, like every HTTP action, fails at once when blocked instead
+				// of retrying for the whole delivery schedule (5 s, 5 min, ... here).
+				s.createAutomation(`{"name":"slack probe","trigger":{"event_type":"probe.slack"},"steps":[
+				 {"id":"notify","action":"slack.post","params":{"webhook_url":"{{ .event.data.url }}","text":"hi"}}]}`)
+				ev := s.sendEvent(map[string]any{"type": "probe.slack", "data": map[string]any{"url": "http://127.0.0.1:" + port + "/slack"}})
+				run := s.waitRuns(ev.ID, 1, 20*time.Second)[0]
+				if run.Status != models.RunFailed || len(run.Steps) != 1 || !strings.Contains(run.Steps[0].Error, "blocked") || strings.Contains(run.Steps[0].Error, "attempts") {
+					t.Errorf("slack.post to loopback: run %s, steps %+v; want failed at once, blocked", run.Status, run.Steps)
+				}
+			}
 			if open {
 				// Every loopback form through webhook.post, plus the endpoint on the name.
 				if got, want := reqs.Load(), int32(len(loopbackForms)+1); got != want {

@@ -137,7 +137,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	if err := ensureAPIKey(ctx, st, key); err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New()
+	m := metrics.New(metricsOptions(cfg))
 	c, err := dialTemporal(ctx, cfg, logger, m)
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,11 @@ func dialTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	}
 }
 
+// metricsOptions is what /metrics may reveal, from the environment.
+func metricsOptions(cfg *config.Config) metrics.Options {
+	return metrics.Options{TenantLabels: cfg.MetricsTenantLabels, LabelLimit: cfg.MetricsLabelLimit, Token: cfg.MetricsToken}
+}
+
 // ensureAPIKey makes key a key of the default workspace (idempotent).
 func ensureAPIKey(ctx context.Context, st *store.Store, key string) error {
 	if key == "" {
@@ -339,7 +344,7 @@ func connect(ctx context.Context, role config.Role, getenv func(string) string, 
 		st.Close()
 		return nil, err
 	}
-	m := metrics.New()
+	m := metrics.New(metricsOptions(cfg))
 	p := &process{cfg: cfg, logger: logger, store: st, metrics: m, stopTracing: func(context.Context) error { return nil }}
 	if cfg.Tracing {
 		if p.stopTracing, err = tracing.Setup(ctx, "hookflow-"+string(role), getenv); err != nil {

@@ -77,6 +77,13 @@ type Config struct {
 	// gzip, none, or auto = gzip unless TEMPORAL_ADDRESS is a loopback address,
 	// where compressing only costs CPU).
 	TemporalGzip bool
+	// MetricsTenantLabels labels /metrics by source id and event type
+	// (HOOKFLOW_METRICS_TENANT_LABELS); off, no tenant identifier or sender-chosen
+	// string is a label value. MetricsLabelLimit bounds each such label's values.
+	MetricsTenantLabels bool
+	MetricsLabelLimit   int
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Quotas are the per-workspace caps, each from its HOOKFLOW_QUOTA_* variable.
@@ -172,6 +179,9 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		// The value itself is never echoed: error messages end up in logs.
 		return nil, fmt.Errorf("HOOKFLOW_ADMIN_KEY is too short (%d characters, want at least %d): make one with `openssl rand -base64 32`", len(c.AdminKey), minAdminKeyLen)
 	}
+	if err := c.loadMetrics(get); err != nil {
+		return nil, err
+	}
 	if c.DNSServer != "" {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 			return nil, fmt.Errorf("HOOKFLOW_DNS_SERVER: want host:port, e.g. 10.0.0.2:53: %w", err)
@@ -212,6 +222,19 @@ func loadQuotas(get func(k, def string) string) (Quotas, error) {
 		*v.dst = n
 	}
 	return q, nil
+}
+
+// loadMetrics reads what /metrics may reveal and who may read it.
+func (c *Config) loadMetrics(get func(k, def string) string) error {
+	var err error
+	if c.MetricsTenantLabels, err = strconv.ParseBool(get("HOOKFLOW_METRICS_TENANT_LABELS", "false")); err != nil {
+		return fmt.Errorf("HOOKFLOW_METRICS_TENANT_LABELS: want true or false")
+	}
+	if c.MetricsLabelLimit, err = strconv.Atoi(get("HOOKFLOW_METRICS_LABEL_LIMIT", "100")); err != nil || c.MetricsLabelLimit < 1 || c.MetricsLabelLimit > 10000 {
+		return fmt.Errorf("HOOKFLOW_METRICS_LABEL_LIMIT: want a number of label values between 1 and 10000")
+	}
+	c.MetricsToken = get("HOOKFLOW_METRICS_TOKEN", "")
+	return nil
 }
 
 // isLoopback: addr's host is localhost or a loopback IP.

@@ -19,6 +19,9 @@ var (
 	ErrUnsupportedType = errors.New("unsupported content type")
 	// ErrMalformed is a body that does not parse as its content type says (HTTP 400).
 	ErrMalformed = errors.New("malformed body")
+	// ErrUnsignedData is event data from the query string on a source whose
+	// signature covers only the body (HTTP 400).
+	ErrUnsignedData = errors.New("unsigned data")
 )
 
 // maxDepth bounds nesting in JSON and XML bodies.
@@ -28,7 +31,7 @@ const maxDepth = 64
 // form-encoded and multipart fields as strings (repeated fields as lists), XML as an
 // object of its elements, and for GET the query string.
 func ParseBody(method, contentType string, query url.Values, body []byte) (map[string]any, error) {
-	if method == "GET" || (len(bytes.TrimSpace(body)) == 0 && len(query) > 0) {
+	if fromQuery(method, query, body) {
 		return values(query), nil
 	}
 	mt, params, err := mime.ParseMediaType(contentType)
@@ -53,6 +56,38 @@ func ParseBody(method, contentType string, query url.Values, body []byte) (map[s
 		return parseXML(body)
 	}
 	return nil, fmt.Errorf("%w: %s (send JSON, form, multipart or XML)", ErrUnsupportedType, mt)
+}
+
+// fromQuery reports whether ParseBody reads the event's data from the query string.
+func fromQuery(method string, query url.Values, body []byte) bool {
+	return method == "GET" || (len(bytes.TrimSpace(body)) == 0 && len(query) > 0)
+}
+
+// SignsBodyOnly reports whether scheme's signature covers the body (and at most a
+// timestamp) but not the URL. On such a source the query string is unsigned: a
+// signature over an empty body is a constant for github, shopify and hmac without
+// a timestamp, and replayable within the tolerance for the others, so one signed
+// empty request seen anywhere would vouch for any query string an attacker writes.
+// basic, token and none authenticate the request rather than sign its content, so
+// for them the query string is as trusted as the body.
+func SignsBodyOnly(scheme string) bool {
+	switch scheme {
+	case StandardWebhooks, GitHub, Stripe, Shopify, Slack, HMAC:
+		return true
+	}
+	return false
+}
+
+// CheckQueryData returns an error wrapping ErrUnsignedData when ParseBody would take
+// the event's data from a query string that scheme does not sign, unless the
+// source accepts unsigned query data (allowUnsigned). A GET without a query string
+// carries no data, so it passes.
+func CheckQueryData(scheme string, allowUnsigned bool, method string, query url.Values, body []byte) error {
+	if allowUnsigned || !SignsBodyOnly(scheme) || len(query) == 0 || !fromQuery(method, query, body) {
+		return nil
+	}
+	return fmt.Errorf("%w: the %s signature covers only the body, so the query string could be anyone's: "+
+		"send the data in the signed body, or set \"allow_unsigned_query\": true on the source to accept unsigned query-string data", ErrUnsignedData, scheme)
 }
 
 func values(v url.Values) map[string]any {

@@ -91,3 +91,42 @@ func FuzzSignatureHeaders(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckQueryData: query-string data is refused on every scheme that signs only
+// the body (the GET of the issue: a constant signature over the empty body), unless
+// the source opts in; request-authenticating schemes and signed bodies pass.
+func TestCheckQueryData(t *testing.T) {
+	attack := "type=order.refunded&amount=1000000&customer=cus_victim"
+	tests := []struct {
+		name, scheme, method, query, body string
+		allow                             bool
+		wantErr                           bool
+	}{
+		{"github GET with query", GitHub, "GET", attack, "", false, true},
+		{"standard-webhooks GET", StandardWebhooks, "GET", attack, "", false, true},
+		{"stripe GET", Stripe, "GET", attack, "", false, true},
+		{"shopify GET", Shopify, "GET", attack, "", false, true},
+		{"slack GET", Slack, "GET", attack, "", false, true},
+		{"hmac GET", HMAC, "GET", attack, "", false, true},
+		{"hmac POST empty body with query", HMAC, "POST", attack, "", false, true},
+		{"hmac POST whitespace body with query", HMAC, "POST", attack, " \n", false, true},
+		{"github opted in", GitHub, "GET", attack, "", true, false},
+		{"github signed body, query ignored", GitHub, "POST", attack, `{"a":1}`, false, false},
+		{"github GET without query", GitHub, "GET", "", "", false, false},
+		{"basic GET", Basic, "GET", attack, "", false, false},
+		{"token GET", Token, "GET", attack, "", false, false},
+		{"none GET", None, "GET", attack, "", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, _ := url.ParseQuery(tt.query)
+			err := CheckQueryData(tt.scheme, tt.allow, tt.method, q, []byte(tt.body))
+			if got := errors.Is(err, ErrUnsignedData); got != tt.wantErr {
+				t.Fatalf("err = %v, want unsigned data %v", err, tt.wantErr)
+			}
+			if tt.wantErr && !strings.Contains(err.Error(), "allow_unsigned_query") {
+				t.Errorf("error %q does not say how to opt in", err)
+			}
+		})
+	}
+}

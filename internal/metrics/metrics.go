@@ -7,8 +7,11 @@
 package metrics
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +19,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Options choose what /metrics may reveal. The zero value reveals no tenant: no
+// source or workspace ids, and no strings chosen by senders (event types), as label
+// values, because /metrics is often scraped without authentication and every
+// distinct label value is a series kept for ever.
+type Options struct {
+	// TenantLabels labels accepted events by source and event type too
+	// (HOOKFLOW_METRICS_TENANT_LABELS), for a single-tenant install that wants them.
+	TenantLabels bool
+	// LabelLimit bounds the distinct values of each tenant label; past it, new values
+	// are counted as "other" (HOOKFLOW_METRICS_LABEL_LIMIT; DefaultLabelLimit when 0).
+	LabelLimit int
+	// Token, when set, is the bearer token Handler requires (HOOKFLOW_METRICS_TOKEN).
+	Token string
+}
+
+// DefaultLabelLimit is Options.LabelLimit when unset: enough for a shop's sources and
+// event types, few enough that a sender inventing types cannot swell the registry.
+const DefaultLabelLimit = 100
+
+// Other is the label value counted once a tenant label has LabelLimit values.
+const Other = "other"
+
 // Metrics holds the registry and hookflow's own series.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg  *prometheus.Registry
+	opts Options
+
+	// sources and types bound the tenant labels (nil unless Options.TenantLabels).
+	sources, types *capped
 
 	eventsAccepted    *prometheus.CounterVec
 	deliveryAttempts  *prometheus.CounterVec
@@ -35,14 +64,25 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
 
 // New makes a registry with hookflow's series and the Go runtime and process
 // collectors.
-func New() *Metrics {
+func New(opts Options) *Metrics {
+	if opts.LabelLimit <= 0 {
+		opts.LabelLimit = DefaultLabelLimit
+	}
 	reg := prometheus.NewRegistry()
+	accepted := prometheus.CounterOpts{
+		Name: "hookflow_events_accepted_total",
+		Help: "Events accepted (202), by ingress (api: POST /v1/events; hooks: /hooks/{source_id}); duplicates are not counted.",
+	}
+	acceptedLabels := []string{"ingress"}
+	if opts.TenantLabels {
+		accepted.Help = "Events accepted (202), by ingress (api, hooks), source (api or the src_ id) and event type, each source and type label " +
+			"bounded to HOOKFLOW_METRICS_LABEL_LIMIT values (then other); duplicates are not counted."
+		acceptedLabels = append(acceptedLabels, "source", "type")
+	}
 	m := &Metrics{
-		reg: reg,
-		eventsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookflow_events_accepted_total",
-			Help: "Events accepted (202), by source (api or the src_ id) and event type; duplicates are not counted.",
-		}, []string{"source", "type"}),
+		reg:            reg,
+		opts:           opts,
+		eventsAccepted: prometheus.NewCounterVec(accepted, acceptedLabels),
 		deliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookflow_delivery_attempts_total",
 			Help: "Delivery attempts by outcome (succeeded, retrying, failed, blocked) and HTTP status class (2xx..5xx, or none when no answer came).",
@@ -78,26 +118,87 @@ func New() *Metrics {
 	reg.MustRegister(m.eventsAccepted, m.deliveryAttempts, m.deliveryDuration, m.eventToDelivery,
 		m.automationRuns, m.endpointsDisabled, m.httpRequests, m.httpDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if opts.TenantLabels {
+		m.sources, m.types = newCapped(opts.LabelLimit), newCapped(opts.LabelLimit)
+	}
 	return m
 }
 
 // Registry is where the series live (tests read it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in Prometheus's text format.
+// Handler serves the registry in Prometheus's text format, behind the bearer token
+// when Options.Token is set.
 func (m *Metrics) Handler() http.Handler {
 	if m == nil {
 		return http.NotFoundHandler()
 	}
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	if m.opts.Token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthorized","message":"/metrics needs Authorization: Bearer <HOOKFLOW_METRICS_TOKEN>; give Prometheus the token (authorization.credentials in its scrape config)"}}`))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
-// EventAccepted counts an accepted event.
-func (m *Metrics) EventAccepted(source, eventType string) {
+// authorized reports whether r carries the metrics token. The comparison is
+// constant-time so the token cannot be guessed byte by byte.
+func (m *Metrics) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(m.opts.Token)) == 1
+}
+
+// Ingress kinds of EventAccepted.
+const (
+	IngressAPI   = "api"
+	IngressHooks = "hooks"
+)
+
+// EventAccepted counts an accepted event by ingress; source (IngressAPI for the
+// API) and eventType become labels only with Options.TenantLabels, and then bounded.
+func (m *Metrics) EventAccepted(ingress, source, eventType string) {
 	if m == nil {
 		return
 	}
-	m.eventsAccepted.WithLabelValues(source, eventType).Inc()
+	if !m.opts.TenantLabels {
+		m.eventsAccepted.WithLabelValues(ingress).Inc()
+		return
+	}
+	if ingress != IngressAPI { // "api" is the one source label hookflow, not a tenant, picks
+		source = m.sources.value(source)
+	}
+	m.eventsAccepted.WithLabelValues(ingress, source, m.types.value(eventType)).Inc()
+}
+
+// capped admits the first limit distinct values of a label and maps the rest to
+// Other, so the series a label can make are bounded whoever picks the values.
+type capped struct {
+	mu    sync.Mutex
+	limit int
+	seen  map[string]struct{}
+}
+
+func newCapped(limit int) *capped { return &capped{limit: limit, seen: map[string]struct{}{}} }
+
+func (c *capped) value(v string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[v]; ok {
+		return v
+	}
+	if len(c.seen) >= c.limit {
+		return Other
+	}
+	c.seen[v] = struct{}{}
+	return v
 }
 
 // DeliveryAttempt records one attempt.

@@ -19,15 +19,17 @@ type sourceRow struct {
 	EventType    string
 	EventID      string
 	MaxBodyBytes int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// AllowUnsignedQuery is 0008's column: query-string data accepted unsigned.
+	AllowUnsignedQuery bool
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 func (sourceRow) TableName() string { return "sources" }
 
 func (s *Store) fromSource(src *models.Source) (sourceRow, error) {
 	r := sourceRow{ID: src.ID, WorkspaceID: src.WorkspaceID, Name: src.Name, Enabled: src.Enabled, MaxBodyBytes: src.MaxBodyBytes,
-		CreatedAt: ts(src.CreatedAt), UpdatedAt: ts(src.UpdatedAt)}
+		AllowUnsignedQuery: src.AllowUnsignedQuery, CreatedAt: ts(src.CreatedAt), UpdatedAt: ts(src.UpdatedAt)}
 	secrets := src.Secrets
 	if secrets == nil {
 		secrets = []models.Secret{}
@@ -58,7 +60,7 @@ func (s *Store) fromSource(src *models.Source) (sourceRow, error) {
 
 func (s *Store) toSource(r sourceRow) (models.Source, error) {
 	src := models.Source{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Enabled: r.Enabled, MaxBodyBytes: r.MaxBodyBytes,
-		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+		AllowUnsignedQuery: r.AllowUnsignedQuery, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
 	if err := json.Unmarshal([]byte(r.Verification), &src.Verification); err != nil {
 		return src, fmt.Errorf("source %s verification: %w", r.ID, err)
 	}
@@ -134,7 +136,7 @@ func (s *Store) UpdateSource(ctx context.Context, src *models.Source) error {
 		return err
 	}
 	res := s.db.WithContext(ctx).Model(&sourceRow{}).Where("workspace_id = ? AND id = ?", src.WorkspaceID, src.ID).
-		Select("name", "enabled", "verification", "secrets", "event_type", "event_id", "max_body_bytes", "updated_at").Updates(&r)
+		Select("name", "enabled", "verification", "secrets", "event_type", "event_id", "max_body_bytes", "allow_unsigned_query", "updated_at").Updates(&r)
 	if res.Error != nil {
 		return translate(res.Error, "update source")
 	}
