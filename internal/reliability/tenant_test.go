@@ -4,8 +4,12 @@ package reliability
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -237,7 +241,23 @@ func TestTenantAttacks(t *testing.T) {
 		note("endpoint filter with the CEL concatenation on a 200 KB event: no match, worker RSS %d → peak %d MB", rssBefore>>20, rssPeak>>20)
 	}
 
+	// 5. Unsigned data on a signed source: the GET the issue sent, with the
+	// (constant) signature of the empty body.
+	var gh struct{ ID, Secret string }
+	attacker.must(ctx, t, 201, "POST", base+"/v1/sources", `{"name":"gh","verification":{"scheme":"github","secret":"gh-secret"},"event_type":{"path":"type"}}`, &gh)
+	m := hmac.New(sha256.New, []byte("gh-secret"))
+	ans = attacker.do(ctx, "GET", base+"/hooks/"+gh.ID+"?type=order.refunded&amount=1000000&customer=cus_victim", nil,
+		http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(m.Sum(nil))}, "X-Github-Delivery": {"d-1"}})
+	if ans.Code != 400 || !strings.Contains(string(ans.Body), "unsigned_data") {
+		t.Errorf("unsigned query data on a GitHub source: %s, want 400 unsigned_data", ans)
+	} else {
+		note("GET with query data on a GitHub source, signed empty body: 400 unsigned_data")
+	}
+
 	db := openDB(t, c.dsn)
+	if n := queryInt(t, db, `SELECT count(*) FROM events WHERE type = 'order.refunded'`); n != 0 {
+		t.Errorf("the unsigned query data was stored as %d events", n)
+	}
 
 	// 1b. The runtime template bomb in the worker, a stream of them.
 	for i := range 20 {
