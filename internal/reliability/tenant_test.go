@@ -167,7 +167,9 @@ func TestTenantAttacks(t *testing.T) {
 	refused := func(what string, body any, path string) {
 		t.Helper()
 		ans := attacker.do(ctx, "POST", base+path, body, nil)
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		_ = json.Unmarshal(ans.Body, &e)
 		if ans.Code != 400 || e.Error.Message == "" {
 			t.Errorf("%s: %s, want a 400 saying why", what, ans)
