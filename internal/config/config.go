@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -273,6 +272,3 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 	}
 	return out, nil
 }
-
-// Getenv is os.Getenv, named for wiring.
-func Getenv(k string) string { return os.Getenv(k) }
