@@ -17,9 +17,6 @@ import (
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
-	"github.com/hookflow/hookflow/internal/metrics"
-	"github.com/hookflow/hookflow/internal/store"
-	"github.com/hookflow/hookflow/internal/tracing"
 	"github.com/hookflow/hookflow/workflows"
 )
 
@@ -67,15 +64,12 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return err
 		}
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	p, err := openProcess(ctx, cfg, logger, openOptions{migrate: true, role: "dev", getenv: getenv})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	st.UseKeyring(cfg.Keys)
-	if _, err := st.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
+	defer p.close()
+	st := p.store
 	key, keyFile, err := devAPIKey(cfg)
 	if err != nil {
 		return err
@@ -83,21 +77,6 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err := ensureAPIKey(ctx, st, key); err != nil {
 		return err
 	}
-
-	if cfg.Tracing {
-		stop, err := tracing.Setup(ctx, "hookflow-dev", getenv)
-		if err != nil {
-			return err
-		}
-		defer stop(context.Background())
-	}
-	m := metrics.New(metricsOptions(cfg))
-	c, err := dialTemporal(ctx, cfg, logger, m)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	p := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
 	w, err := newWorker(p)
 	if err != nil {
 		return err

@@ -125,25 +125,16 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		_ = l.UnmarshalText([]byte(lvl))
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
+	// The same start as `dev`, `server` and `worker`.
+	proc, err := openProcess(ctx, cfg, logger, openOptions{migrate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	st.UseKeyring(cfg.Keys)
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(proc.close)
+	st, c, m := proc.store, proc.client, proc.metrics
 	if err := ensureAPIKey(ctx, st, key); err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New(metricsOptions(cfg))
-	c, err := dialTemporal(ctx, cfg, logger, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	proc := &process{cfg: cfg, logger: logger, store: st, client: c, metrics: m}
 	srv, err := newAPIServer(proc, false)
 	if err != nil {
 		t.Fatal(err)

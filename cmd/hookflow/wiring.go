@@ -327,27 +327,48 @@ func (p *process) close() {
 	}
 }
 
-// connect is the start of `server` and `worker`: configuration, logger, metrics, a
-// migrated database and a Temporal client. The caller calls close.
+// connect is the start of `server` and `worker`: configuration, logger, and the
+// process on a database that must be migrated already. The caller calls close.
 func connect(ctx context.Context, role config.Role, getenv func(string) string, stderr io.Writer) (*process, error) {
 	cfg, err := config.Load(role, getenv)
 	if err != nil {
 		return nil, err
 	}
-	logger := newLogger(cfg, stderr)
+	return openProcess(ctx, cfg, newLogger(cfg, stderr), openOptions{getenv: getenv, role: string(role)})
+}
+
+// openOptions says how a process starts.
+type openOptions struct {
+	// migrate applies pending migrations (dev and tests); otherwise a database
+	// that is not migrated is refused.
+	migrate bool
+	// role names the service on traces; getenv reads the OTEL_* variables.
+	role   string
+	getenv func(string) string
+}
+
+// openProcess is the start every role shares, `dev` and the tests included: the
+// database (migrated, or checked), metrics, tracing and a Temporal client. The
+// caller calls close.
+func openProcess(ctx context.Context, cfg *config.Config, logger *slog.Logger, o openOptions) (*process, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
 		return nil, err
 	}
 	st.UseKeyring(cfg.Keys)
-	if err := st.CheckMigrated(ctx); err != nil {
+	if o.migrate {
+		_, err = st.Migrate(ctx)
+	} else {
+		err = st.CheckMigrated(ctx)
+	}
+	if err != nil {
 		st.Close()
-		return nil, err
+		return nil, fmt.Errorf("database: %w", err)
 	}
 	m := metrics.New(metricsOptions(cfg))
 	p := &process{cfg: cfg, logger: logger, store: st, metrics: m, stopTracing: func(context.Context) error { return nil }}
-	if cfg.Tracing {
-		if p.stopTracing, err = tracing.Setup(ctx, "hookflow-"+string(role), getenv); err != nil {
+	if cfg.Tracing && o.getenv != nil {
+		if p.stopTracing, err = tracing.Setup(ctx, "hookflow-"+o.role, o.getenv); err != nil {
 			st.Close()
 			return nil, err
 		}
