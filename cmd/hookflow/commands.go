@@ -55,31 +55,14 @@ func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := ensureAPIKey(ctx, p.store, cfg.APIKey); err != nil {
 		return err
 	}
-	if *withWorker {
-		w, err := newWorker(p)
-		if err != nil {
-			return err
-		}
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
-		// Deferred before the HTTP shutdown below, so it runs after it: requests
-		// finish first, then running activities.
-		defer w.Stop()
-		p.eagerStart = true
-	}
-	srv, err := newAPIServer(p, false)
-	if err != nil {
-		return err
-	}
-	shutdown, err := serveHTTP(srv, logger)
+	stop, err := startServing(p, *withWorker, false, true)
 	if err != nil {
 		return err
 	}
 	logger.Info("hookflow server listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalAddress)
 	<-ctx.Done()
 	logger.Info("shutting down: finishing in-flight requests", "grace", cfg.ShutdownGrace)
-	shutdown(cfg.ShutdownGrace)
+	stop()
 	return nil
 }
 

@@ -77,23 +77,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err := ensureAPIKey(ctx, st, key); err != nil {
 		return err
 	}
-	w, err := newWorker(p)
+	stop, err := startServing(p, true, true, false)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	defer w.Stop()
-	srv, err := newAPIServer(p, true)
-	if err != nil {
-		return err
-	}
-	shutdown, err := serveHTTP(srv, logger)
-	if err != nil {
-		return err
-	}
-	defer shutdown(cfg.ShutdownGrace)
+	defer stop()
 
 	base := "http://" + cfg.HTTPAddr
 	if *demo {

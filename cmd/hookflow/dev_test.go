@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +15,12 @@ import (
 	"github.com/hookflow/hookflow/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while `dev` writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startDev runs `hookflow dev` in-process on free ports and waits until the API
 // answers. out gets stdout and stderr interleaved, as a terminal (or a log of it) does.
-func startDev(t *testing.T, env map[string]string) (stop func(), out *syncBuffer) {
+func startDev(t *testing.T, env map[string]string) (stop func(), out *testenv.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"dev"}, out, out, envMap(env)) }()
 	deadline := time.Now().Add(90 * time.Second)

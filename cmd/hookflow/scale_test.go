@@ -40,13 +40,13 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	addr string
 }
 
 func startProc(t *testing.T, bin, name, role string, env []string, addr string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, addr: addr}
+	p := &proc{name: name, out: &testenv.SyncBuffer{}, addr: addr}
 	p.cmd = exec.Command(bin, strings.Fields(role)...) // role and its flags
 	p.cmd.Env = append(env, "HOOKFLOW_HTTP_ADDR="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -226,8 +226,8 @@ func TestTemporalProcessAndServerWithWorker(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	tAddr := testenv.FreeAddr(t)
-	startTemporal := func() (*exec.Cmd, *syncBuffer) {
-		out := &syncBuffer{}
+	startTemporal := func() (*exec.Cmd, *testenv.SyncBuffer) {
+		out := &testenv.SyncBuffer{}
 		cmd := exec.Command(bin, "temporal", "--data-dir", dataDir, "--no-ui")
 		cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+tAddr, "HOOKFLOW_LOG_LEVEL=warn")
 		cmd.Stdout, cmd.Stderr = out, out

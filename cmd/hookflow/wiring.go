@@ -282,6 +282,43 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	}, nil
 }
 
+// startServing starts the worker (withWorker; eager: the API then starts events
+// eagerly on the shared client) and the API, and returns what stops them: the
+// HTTP server first, within the shutdown grace, so requests finish, then the
+// worker, so running activities finish.
+func startServing(p *process, withWorker, devInbox, eager bool) (func(), error) {
+	var w worker.Worker
+	if withWorker {
+		var err error
+		if w, err = newWorker(p); err != nil {
+			return nil, err
+		}
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+		p.eagerStart = eager
+	}
+	stopWorker := func() {
+		if w != nil {
+			w.Stop()
+		}
+	}
+	srv, err := newAPIServer(p, devInbox)
+	if err != nil {
+		stopWorker()
+		return nil, err
+	}
+	shutdown, err := serveHTTP(srv, p.logger)
+	if err != nil {
+		stopWorker()
+		return nil, err
+	}
+	return func() {
+		shutdown(p.cfg.ShutdownGrace)
+		stopWorker()
+	}, nil
+}
+
 // serveHTTP listens first (so a taken port fails start-up, not later) and serves in
 // the background; the returned func shuts it down gracefully.
 func serveHTTP(srv *http.Server, logger *slog.Logger) (func(time.Duration), error) {

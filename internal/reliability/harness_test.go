@@ -43,31 +43,6 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// syncBuffer collects a process's output; it is written by the process's pipes and
-// read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
 // proc is one hookflow process; it can be killed and started again with the same
 // arguments, address and environment, and its output accumulates across restarts.
 type proc struct {
@@ -77,7 +52,7 @@ type proc struct {
 	args  []string
 	env   []string
 	addr  string // HTTP address (server, worker) or the Temporal frontend
-	out   *syncBuffer
+	out   *testenv.SyncBuffer
 	cmd   *exec.Cmd
 	done  chan struct{}
 	ready func(since int) bool
@@ -226,7 +201,7 @@ func newCluster(ctx context.Context, t *testing.T, o clusterOptions) *cluster {
 			}
 		}
 	})
-	c.temporal = &proc{t: t, name: "temporal", bin: bin, env: c.env, addr: tAddr, out: &syncBuffer{},
+	c.temporal = &proc{t: t, name: "temporal", bin: bin, env: c.env, addr: tAddr, out: &testenv.SyncBuffer{},
 		args: []string{"temporal", "--data-dir", t.TempDir(), "--no-ui"}}
 	c.temporal.ready = func(since int) bool {
 		return strings.Contains(c.temporal.out.String()[since:], "temporal ready frontend="+tAddr)
@@ -246,7 +221,7 @@ func newCluster(ctx context.Context, t *testing.T, o clusterOptions) *cluster {
 func (c *cluster) add(ctx context.Context, name, role string) *proc {
 	c.t.Helper()
 	addr := testenv.FreeAddr(c.t)
-	p := &proc{t: c.t, name: name, bin: c.bin, args: strings.Fields(role), addr: addr, out: &syncBuffer{},
+	p := &proc{t: c.t, name: name, bin: c.bin, args: strings.Fields(role), addr: addr, out: &testenv.SyncBuffer{},
 		env: append(append([]string(nil), c.env...), "HOOKFLOW_HTTP_ADDR="+addr), ready: httpReady(addr)}
 	c.procs = append(c.procs, p)
 	p.start(ctx)
