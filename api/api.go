@@ -211,7 +211,12 @@ func (s *Server) routes() *gin.Engine {
 	r.POST("/v1/workspaces", s.authenticateAdmin(), s.createWorkspace)
 	r.GET("/v1/workspaces", s.authenticateAdmin(), s.listWorkspaces)
 
-	v1 := r.Group("/v1", s.authenticate())
+	s.workspaceRoutes(r.Group("/v1", s.authenticate()))
+	return r
+}
+
+// workspaceRoutes are the /v1 routes a workspace's key reaches.
+func (s *Server) workspaceRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/sources", s.createSource)
 	v1.GET("/sources", s.listSources)
 	v1.GET("/sources/:id", s.getSource)
@@ -256,5 +261,4 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/deliveries", s.listDeliveries)
 	v1.GET("/deliveries/:id", s.getDelivery)
 	v1.POST("/deliveries/:id/retry", s.retryDelivery)
-	return r
 }

@@ -89,6 +89,18 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return fmt.Errorf("seed demo: %w", err)
 		}
 	}
+	printBanner(stdout, cfg, ts.UIURL(), key, keyFile)
+	if *demo {
+		printDemo(stdout, base)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping…")
+	return nil
+}
+
+// printBanner tells a newcomer where everything is; the key appears once.
+func printBanner(stdout io.Writer, cfg *config.Config, uiURL, key, keyFile string) {
+	base := "http://" + cfg.HTTPAddr
 	fmt.Fprintf(stdout, `
 hookflow dev is running.
 
@@ -103,13 +115,7 @@ hookflow dev is running.
   API key      %s
 %s
 Press Ctrl-C to stop.
-`, base, base, ts.UIURL(), cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, exportHint(keyFile))
-	if *demo {
-		printDemo(stdout, base)
-	}
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "\nstopping…")
-	return nil
+`, base, base, uiURL, cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, exportHint(keyFile))
 }
 
 // redactDSN hides a password in a database URL before it is printed.

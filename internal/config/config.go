@@ -124,41 +124,53 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
 	}
+	for _, load := range []func(func(k, def string) string) error{
+		c.loadDelivery, c.loadLimits, c.loadTemporal, c.loadTenancy, c.loadMetrics, c.loadStorage,
+	} {
+		if err := load(get); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// loadDelivery reads how deliveries are made: schedule, SSRF allow-list, HTTPS,
+// disabling and the resolver.
+func (c *Config) loadDelivery(get func(k, def string) string) error {
 	var err error
 	if c.RetrySchedule, err = ParseSchedule(get("HOOKFLOW_RETRY_SCHEDULE", "")); err != nil {
-		return nil, fmt.Errorf("HOOKFLOW_RETRY_SCHEDULE: %w", err)
+		return fmt.Errorf("HOOKFLOW_RETRY_SCHEDULE: %w", err)
 	}
 	defCIDRs := ""
-	if role == RoleDev {
+	if c.Role == RoleDev {
 		// The dev inbox and local test receivers live on loopback.
 		defCIDRs = "127.0.0.0/8,::1/128"
 	}
 	if c.AllowedCIDRs, err = netguard.ParseCIDRs(get("HOOKFLOW_ALLOWED_CIDRS", defCIDRs)); err != nil {
-		return nil, fmt.Errorf("HOOKFLOW_ALLOWED_CIDRS: %w", err)
+		return fmt.Errorf("HOOKFLOW_ALLOWED_CIDRS: %w", err)
 	}
 	if c.HTTPSOnly, err = strconv.ParseBool(get("HOOKFLOW_HTTPS_ONLY", "false")); err != nil {
-		return nil, fmt.Errorf("HOOKFLOW_HTTPS_ONLY: %w", err)
-	}
-	if c.MaxEventBytes, err = strconv.ParseInt(get("HOOKFLOW_MAX_EVENT_BYTES", "262144"), 10, 64); err != nil || c.MaxEventBytes <= 0 {
-		return nil, fmt.Errorf("HOOKFLOW_MAX_EVENT_BYTES: want a positive number of bytes")
-	}
-	if c.MaxChainEvents, err = strconv.Atoi(get("HOOKFLOW_MAX_CHAIN_EVENTS", "100")); err != nil || c.MaxChainEvents <= 0 {
-		return nil, fmt.Errorf("HOOKFLOW_MAX_CHAIN_EVENTS: want a positive number of events")
+		return fmt.Errorf("HOOKFLOW_HTTPS_ONLY: %w", err)
 	}
 	if c.DisableAfter, err = time.ParseDuration(get("HOOKFLOW_DISABLE_AFTER", "120h")); err != nil || c.DisableAfter <= 0 {
-		return nil, fmt.Errorf("HOOKFLOW_DISABLE_AFTER: want a positive Go duration such as 120h")
+		return fmt.Errorf("HOOKFLOW_DISABLE_AFTER: want a positive Go duration such as 120h")
 	}
-	switch v := get("TEMPORAL_GRPC_COMPRESSION", "auto"); v {
-	case "gzip":
-		c.TemporalGzip = true
-	case "none":
-	case "auto":
-		c.TemporalGzip = !isLoopback(c.TemporalAddress)
-	default:
-		return nil, fmt.Errorf("TEMPORAL_GRPC_COMPRESSION: want gzip, none or auto, not %q", v)
+	if c.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+			return fmt.Errorf("HOOKFLOW_DNS_SERVER: want host:port, e.g. 10.0.0.2:53: %w", err)
+		}
 	}
-	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
-		return nil, fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
+	return nil
+}
+
+// loadLimits reads the bounds on what tenants send: sizes, chains and rates.
+func (c *Config) loadLimits(get func(k, def string) string) error {
+	var err error
+	if c.MaxEventBytes, err = strconv.ParseInt(get("HOOKFLOW_MAX_EVENT_BYTES", "262144"), 10, 64); err != nil || c.MaxEventBytes <= 0 {
+		return fmt.Errorf("HOOKFLOW_MAX_EVENT_BYTES: want a positive number of bytes")
+	}
+	if c.MaxChainEvents, err = strconv.Atoi(get("HOOKFLOW_MAX_CHAIN_EVENTS", "100")); err != nil || c.MaxChainEvents <= 0 {
+		return fmt.Errorf("HOOKFLOW_MAX_CHAIN_EVENTS: want a positive number of events")
 	}
 	for _, l := range []struct {
 		name string
@@ -166,40 +178,62 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 	}{{"HOOKFLOW_API_RATE_LIMIT", &c.APIRateLimit}, {"HOOKFLOW_SOURCE_RATE_LIMIT", &c.SourceRateLimit}} {
 		v, err := strconv.ParseFloat(get(l.name, "100"), 64)
 		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-			return nil, fmt.Errorf("%s: want requests a second, 0 for no limit", l.name)
+			return fmt.Errorf("%s: want requests a second, 0 for no limit", l.name)
 		}
 		*l.dst = v
 	}
+	return nil
+}
+
+// loadTemporal reads how to talk to Temporal and how long to wait at shutdown.
+func (c *Config) loadTemporal(get func(k, def string) string) error {
+	switch v := get("TEMPORAL_GRPC_COMPRESSION", "auto"); v {
+	case "gzip":
+		c.TemporalGzip = true
+	case "none":
+	case "auto":
+		c.TemporalGzip = !isLoopback(c.TemporalAddress)
+	default:
+		return fmt.Errorf("TEMPORAL_GRPC_COMPRESSION: want gzip, none or auto, not %q", v)
+	}
+	var err error
+	if c.ShutdownGrace, err = time.ParseDuration(get("HOOKFLOW_SHUTDOWN_GRACE", "30s")); err != nil {
+		return fmt.Errorf("HOOKFLOW_SHUTDOWN_GRACE: %w", err)
+	}
+	return nil
+}
+
+// loadTenancy reads the quotas and the operator's admin key.
+func (c *Config) loadTenancy(get func(k, def string) string) error {
+	var err error
 	if c.Quotas, err = loadQuotas(get); err != nil {
-		return nil, err
+		return err
 	}
 	c.AdminKey = get("HOOKFLOW_ADMIN_KEY", "")
 	if c.AdminKey != "" && len(c.AdminKey) < minAdminKeyLen {
 		// The value itself is never echoed: error messages end up in logs.
-		return nil, fmt.Errorf("HOOKFLOW_ADMIN_KEY is too short (%d characters, want at least %d): make one with `openssl rand -base64 32`", len(c.AdminKey), minAdminKeyLen)
+		return fmt.Errorf("HOOKFLOW_ADMIN_KEY is too short (%d characters, want at least %d): make one with `openssl rand -base64 32`", len(c.AdminKey), minAdminKeyLen)
 	}
-	if err := c.loadMetrics(get); err != nil {
-		return nil, err
-	}
-	if c.DNSServer != "" {
-		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
-			return nil, fmt.Errorf("HOOKFLOW_DNS_SERVER: want host:port, e.g. 10.0.0.2:53: %w", err)
-		}
-	}
+	return nil
+}
+
+// loadStorage reads the app database and the key that seals its secrets.
+func (c *Config) loadStorage(get func(k, def string) string) error {
 	if c.DatabaseURL == "" {
-		if role != RoleDev && role != RoleTemporalSetup {
-			return nil, fmt.Errorf("DATABASE_URL is required for %s (e.g. postgres://user:pass@host:5432/hookflow)", role)
+		if c.Role != RoleDev && c.Role != RoleTemporalSetup {
+			return fmt.Errorf("DATABASE_URL is required for %s (e.g. postgres://user:pass@host:5432/hookflow)", c.Role)
 		}
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "hookflow.db")
 	}
 	if v := get("HOOKFLOW_ENCRYPTION_KEY", ""); v != "" {
+		var err error
 		if c.Keys, err = secretbox.Parse(v); err != nil {
-			return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY: %w", err)
+			return fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY: %w", err)
 		}
-	} else if role == RoleServer || role == RoleWorker {
-		return nil, fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY is required for %s: it encrypts endpoint and source secrets in the database (make one with `openssl rand -base64 32`, and give every server and worker the same)", role)
+	} else if c.Role == RoleServer || c.Role == RoleWorker {
+		return fmt.Errorf("HOOKFLOW_ENCRYPTION_KEY is required for %s: it encrypts endpoint and source secrets in the database (make one with `openssl rand -base64 32`, and give every server and worker the same)", c.Role)
 	}
-	return c, nil
+	return nil
 }
 
 // loadQuotas reads the HOOKFLOW_QUOTA_* variables: whole numbers, 0 for no cap.
