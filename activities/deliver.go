@@ -97,22 +97,9 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			return DeliverResult{}, err
 		}
 	}
-	d, ep, handedOff := a.handoffs.take(ctx, in.DeliveryID)
-	if !handedOff {
-		var err error
-		if d, err = a.store.GetDeliveryByID(ctx, in.DeliveryID); err != nil {
-			if errors.Is(err, models.ErrNotFound) {
-				return DeliverResult{}, final("delivery %s does not exist", in.DeliveryID)
-			}
-			return DeliverResult{}, fmt.Errorf("load delivery %s: %w", in.DeliveryID, err)
-		}
-		ep, err = a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
-		if errors.Is(err, models.ErrNotFound) {
-			return DeliverResult{}, a.endWithout(ctx, d, "endpoint was deleted")
-		}
-		if err != nil {
-			return DeliverResult{}, fmt.Errorf("load endpoint %s: %w", d.EndpointID, err)
-		}
+	d, ep, err := a.target(ctx, in.DeliveryID)
+	if err != nil {
+		return DeliverResult{}, err
 	}
 	// The attempt's number in this run of the schedule, from the attempts on record:
 	// Temporal's own attempt counter also counts paced returns, which sent nothing.
@@ -141,12 +128,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	link := a.chain.Sign(chain.Link{RootID: ev.Root(), Depth: ev.Depth})
 	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body, link)
 	end := a.now()
-	rec := &models.Attempt{
-		At:              start,
-		DurationMS:      end.Sub(start).Milliseconds(),
-		StatusCode:      status,
-		ResponseExcerpt: excerpt,
-	}
+	rec := &models.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), StatusCode: status, ResponseExcerpt: excerpt}
 	if sendErr != nil {
 		rec.Error = sendErr.Error()
 	}
@@ -155,50 +137,106 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			a.metrics.DeliveryAttempt(string(rec.Outcome), rec.StatusCode, time.Duration(rec.DurationMS)*time.Millisecond)
 		}
 	}()
+	o := attemptOutcome{d: d, ep: ep, ev: ev, rec: rec, attempt: attempt, start: start, end: end,
+		status: status, retryAfter: retryAfter, abort: abort, err: sendErr}
+	if sendErr == nil && status >= 200 && status < 300 {
+		return a.succeeded(ctx, o), nil
+	}
+	if done, err := a.failedForGood(ctx, o); done {
+		return DeliverResult{}, err
+	}
+	return DeliverResult{}, a.retryLater(ctx, o)
+}
 
+// target is the delivery and its endpoint: handed over in memory by PrepareEvent
+// for a first attempt, else read from the store.
+func (a *Activities) target(ctx context.Context, deliveryID string) (*models.Delivery, *models.Endpoint, error) {
+	if d, ep, ok := a.handoffs.take(ctx, deliveryID); ok {
+		return d, ep, nil
+	}
+	d, err := a.store.GetDeliveryByID(ctx, deliveryID)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, nil, final("delivery %s does not exist", deliveryID)
+		}
+		return nil, nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
+	}
+	ep, err := a.store.GetEndpoint(ctx, d.WorkspaceID, d.EndpointID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, a.endWithout(ctx, d, "endpoint was deleted")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load endpoint %s: %w", d.EndpointID, err)
+	}
+	return d, ep, nil
+}
+
+// attemptOutcome is one attempt as sent, for the functions that record it.
+type attemptOutcome struct {
+	d          *models.Delivery
+	ep         *models.Endpoint
+	ev         *models.Event
+	rec        *models.Attempt
+	attempt    int
+	start, end time.Time
+	status     int
+	retryAfter time.Duration
+	abort      bool
+	err        error
+}
+
+// succeeded records a 2xx and resets the endpoint's failure clock.
+func (a *Activities) succeeded(ctx context.Context, o attemptOutcome) DeliverResult {
+	o.rec.Outcome = models.AttemptSucceeded
+	if err := a.store.RecordAttempt(ctx, o.d.ID, o.rec, models.DeliverySucceeded, nil); err != nil {
+		// The receiver has it; failing here would send it again. Say so and move on:
+		// at-least-once allows the repeat, but there is no need to cause one.
+		a.logger.WarnContext(ctx, "record successful attempt", "delivery_id", o.d.ID, "error", err)
+	}
+	a.metrics.Delivered(a.now().Sub(o.ev.CreatedAt))
+	// A success resets the failure clock. A healthy endpoint (as loaded just
+	// before sending) has no clock to reset, which spares a write per delivery;
+	// a failure recorded since then is cleared by the next success.
+	if o.ep.FailingSince != nil {
+		if _, err := a.store.SetEndpointHealth(ctx, o.d.WorkspaceID, o.ep.ID, true, o.start); err != nil {
+			a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", o.ep.ID, "error", err)
+		}
+	}
+	return DeliverResult{Attempt: o.attempt, StatusCode: o.status}
+}
+
+// failedForGood records the answers that retrying cannot change (blocked, 410,
+// abort-message, a final 4xx); done is false for the others.
+func (a *Activities) failedForGood(ctx context.Context, o attemptOutcome) (done bool, err error) {
+	d, rec, status := o.d, o.rec, o.status
 	switch {
-	case sendErr == nil && status >= 200 && status < 300:
-		rec.Outcome = models.AttemptSucceeded
-		if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliverySucceeded, nil); err != nil {
-			// The receiver has it; failing here would send it again. Say so and move on:
-			// at-least-once allows the repeat, but there is no need to cause one.
-			a.logger.WarnContext(ctx, "record successful attempt", "delivery_id", d.ID, "error", err)
-		}
-		a.metrics.Delivered(a.now().Sub(ev.CreatedAt))
-		// A success resets the failure clock. A healthy endpoint (as loaded just
-		// before sending) has no clock to reset, which spares a write per delivery;
-		// a failure recorded since then is cleared by the next success.
-		if ep.FailingSince != nil {
-			if _, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, true, start); err != nil {
-				a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
-			}
-		}
-		return DeliverResult{Attempt: attempt, StatusCode: status}, nil
-
-	case errors.Is(sendErr, netguard.ErrBlocked):
+	case errors.Is(o.err, netguard.ErrBlocked):
 		rec.Outcome = models.AttemptBlocked
-		return DeliverResult{}, a.fail(ctx, d, rec, "destination blocked: %v", sendErr)
-
-	case sendErr == nil && status == http.StatusGone:
+		return true, a.fail(ctx, d, rec, "destination blocked: %v", o.err)
+	case o.err == nil && status == http.StatusGone:
 		rec.Outcome = models.AttemptFailed
-		if err := a.disable(ctx, ep, "endpoint answered 410 Gone", "gone:"+d.ID, start); err != nil {
-			return DeliverResult{}, err
+		if err := a.disable(ctx, o.ep, "endpoint answered 410 Gone", "gone:"+d.ID, o.start); err != nil {
+			return true, err
 		}
-		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP 410 Gone: endpoint disabled")
-
-	case sendErr == nil && abort:
+		return true, a.fail(ctx, d, rec, "HTTP 410 Gone: endpoint disabled")
+	case o.err == nil && o.abort:
 		// The receiver asked, with webhook-delivery: abort-message, to stop retrying.
 		rec.Outcome = models.AttemptFailed
-		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP %d; the receiver asked to abort this message", status)
-
-	case sendErr == nil && isFinalStatus(status):
+		return true, a.fail(ctx, d, rec, "HTTP %d; the receiver asked to abort this message", status)
+	case o.err == nil && isFinalStatus(status):
 		rec.Outcome = models.AttemptFailed
-		return DeliverResult{}, a.fail(ctx, d, rec, "HTTP %d", status)
+		return true, a.fail(ctx, d, rec, "HTTP %d", status)
 	}
+	return false, nil
+}
 
-	// A retryable failure: a network error, a timeout, 408/425/429 or 5xx, or a 3xx
-	// (redirects are not followed).
-	reason := describe(status, sendErr)
+// retryLater handles a retryable failure (a network error, a timeout, 408/425/429
+// or 5xx, or a 3xx: redirects are not followed): it disables an endpoint failing
+// for too long, gives up past the schedule, or records the attempt and returns the
+// error that tells Temporal when to try again.
+func (a *Activities) retryLater(ctx context.Context, o attemptOutcome) error {
+	d, ep, rec, start := o.d, o.ep, o.rec, o.start
+	reason := describe(o.status, o.err)
 	since, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, false, start)
 	if err != nil {
 		a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
@@ -206,18 +244,18 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	if since != nil && start.Sub(*since) >= a.disableAfter {
 		why := fmt.Sprintf("failing continuously since %s (last: %s)", since.Format(time.RFC3339), reason)
 		if err := a.disable(ctx, ep, why, "failing:"+since.Format(time.RFC3339Nano), start); err != nil {
-			return DeliverResult{}, err
+			return err
 		}
 		rec.Outcome = models.AttemptFailed
-		return DeliverResult{}, a.fail(ctx, d, rec, "%s; endpoint disabled after failing for %s", reason, a.disableAfter)
+		return a.fail(ctx, d, rec, "%s; endpoint disabled after failing for %s", reason, a.disableAfter)
 	}
-	if attempt >= len(a.schedule) {
+	if o.attempt >= len(a.schedule) {
 		rec.Outcome = models.AttemptFailed
-		return DeliverResult{}, a.fail(ctx, d, rec, "%s; gave up after %d attempts", reason, attempt)
+		return a.fail(ctx, d, rec, "%s; gave up after %d attempts", reason, o.attempt)
 	}
-	delay := a.jitter(a.schedule[attempt])
-	if retryAfter > 0 {
-		delay = max(delay, min(retryAfter, a.maxRetryAfter))
+	delay := a.jitter(a.schedule[o.attempt])
+	if o.retryAfter > 0 {
+		delay = max(delay, min(o.retryAfter, a.maxRetryAfter))
 	}
 	if delay <= 0 {
 		// Zero would mean "use the retry policy's interval" to Temporal.
@@ -225,13 +263,13 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	}
 	// The delay runs from the end of the attempt, as Temporal's own retry delay
 	// runs from the failure it is told of.
-	next := end.Add(delay)
+	next := o.end.Add(delay)
 	rec.Outcome = models.AttemptRetrying
 	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryPending, &next); err != nil {
-		return DeliverResult{}, fmt.Errorf("record attempt of %s: %w", d.ID, err)
+		return fmt.Errorf("record attempt of %s: %w", d.ID, err)
 	}
-	return DeliverResult{}, temporal.NewApplicationErrorWithOptions(
-		fmt.Sprintf("attempt %d: %s; next attempt in %s", attempt, reason, delay.Round(time.Millisecond)),
+	return temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("attempt %d: %s; next attempt in %s", o.attempt, reason, delay.Round(time.Millisecond)),
 		ErrTypeDeliveryRetry,
 		temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: next}}},
 	)
