@@ -53,10 +53,6 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 	if err != nil {
 		return nil, err
 	}
-	secret, err := str(params, "secret", false)
-	if err != nil {
-		return nil, err
-	}
 	payload := params["body"]
 	if payload == nil {
 		payload = map[string]any{}
@@ -64,6 +60,29 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return nil, Final(fmt.Errorf("encode body: %w", err))
+	}
+	msgID := "msg_" + sc.Key
+	h, err := a.headers(sc, params, msgID, body)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now().UTC()
+	status, answer, retryAfter, err := post(ctx, a.Client, url, body, h)
+	result := stepResult(status, retryAfter, err)
+	outcome, dstatus := stepOutcome(result, err, sc)
+	a.record(ctx, sc, msgID, start, status, answer, err, outcome, dstatus)
+	if result != nil {
+		return nil, result
+	}
+	return map[string]any{"status": status, "response": answer}, nil
+}
+
+// headers are the step's own headers, then the chain header and the signature
+// (with the step's secret, else the automation's), which the step cannot override.
+func (a WebhookPost) headers(sc StepContext, params map[string]any, msgID string, body []byte) (http.Header, error) {
+	secret, err := str(params, "secret", false)
+	if err != nil {
+		return nil, err
 	}
 	h := http.Header{}
 	if hs, ok := params["headers"].(map[string]any); ok {
@@ -80,55 +99,51 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 	if link := a.Chain.Sign(chain.Link{RootID: sc.RootID, Depth: sc.Depth}); link != "" {
 		h.Set(chain.Header, link)
 	}
-	msgID := "msg_" + sc.Key
 	if secret == "" {
 		secret = sc.SigningSecret
 	}
-	if secret != "" {
-		sh, err := signing.Headers([]string{secret}, msgID, time.Now(), body)
-		if err != nil {
-			return nil, Final(fmt.Errorf("params.secret: %w", err))
-		}
-		for k, v := range sh {
-			h[k] = v
-		}
-	} else {
+	if secret == "" {
 		h.Set(signing.HeaderID, msgID)
+		return h, nil
 	}
-	start := time.Now().UTC()
-	status, answer, retryAfter, err := post(ctx, a.Client, url, body, h)
-	out := map[string]any{"status": status, "response": answer}
-	var result error
-	outcome, dstatus := models.AttemptSucceeded, models.DeliverySucceeded
+	sh, err := signing.Headers([]string{secret}, msgID, time.Now(), body)
+	if err != nil {
+		return nil, Final(fmt.Errorf("params.secret: %w", err))
+	}
+	for k, v := range sh {
+		h[k] = v
+	}
+	return h, nil
+}
+
+// stepResult is what an answer means for the step: nil for a 2xx, final for a
+// blocked destination or a final status, else retryable (after Retry-After).
+func stepResult(status int, retryAfter time.Duration, err error) error {
 	switch {
-	case errors.Is(err, netguard.ErrBlocked):
-		result, outcome = err, models.AttemptBlocked // final already (post)
-	case err != nil:
-		result = err
+	case err != nil: // a blocked destination is final already (post)
+		return err
 	case status >= 200 && status < 300:
+		return nil
 	case isFinalStatus(status):
-		result = Final(fmt.Errorf("HTTP %d", status))
+		return Final(fmt.Errorf("HTTP %d", status))
 	case retryAfter > 0:
-		result = RetryAfter(fmt.Errorf("HTTP %d", status), retryAfter)
-	default:
-		result = fmt.Errorf("HTTP %d", status)
+		return RetryAfter(fmt.Errorf("HTTP %d", status), retryAfter)
 	}
-	if result != nil {
-		var fe *finalError
-		switch {
-		case outcome == models.AttemptBlocked:
-			dstatus = models.DeliveryFailed
-		case errors.As(result, &fe) || sc.Attempt >= sc.MaxAttempts:
-			outcome, dstatus = models.AttemptFailed, models.DeliveryFailed
-		default:
-			outcome, dstatus = models.AttemptRetrying, models.DeliveryPending
-		}
+	return fmt.Errorf("HTTP %d", status)
+}
+
+// stepOutcome is how the attempt and the step's delivery are recorded.
+func stepOutcome(result, sendErr error, sc StepContext) (models.AttemptOutcome, models.DeliveryStatus) {
+	var fe *finalError
+	switch {
+	case result == nil:
+		return models.AttemptSucceeded, models.DeliverySucceeded
+	case errors.Is(sendErr, netguard.ErrBlocked):
+		return models.AttemptBlocked, models.DeliveryFailed
+	case errors.As(result, &fe) || sc.Attempt >= sc.MaxAttempts:
+		return models.AttemptFailed, models.DeliveryFailed
 	}
-	a.record(ctx, sc, msgID, start, status, answer, err, outcome, dstatus)
-	if result != nil {
-		return nil, result
-	}
-	return out, nil
+	return models.AttemptRetrying, models.DeliveryPending
 }
 
 // record writes the attempt; a failure to record is logged by the caller's step
