@@ -10,14 +10,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hookflow/hookflow/activities"
-	"github.com/hookflow/hookflow/models"
 )
 
 // EventWorkflowInput is the accepted event. OnlyEndpointID targets one endpoint
 // (a test ping) instead of the subscriptions.
 type EventWorkflowInput struct {
-	Event models.Event
-	// DedupKey is the event's dedup key (models.Event does not serialise it).
+	Event Event
+	// DedupKey is the event's dedup key (Event, like models.Event, does not carry it).
 	DedupKey       string
 	OnlyEndpointID string
 	// FirstAttemptLocal makes each delivery's first attempt a local activity (see
@@ -51,7 +50,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 	res := EventWorkflowResult{EventID: in.Event.ID}
 	var plan activities.PrepareEventResult
 	err := workflow.ExecuteLocalActivity(localOptions(ctx), PrepareEventActivity, activities.PrepareEventInput{
-		Event:          in.Event,
+		Event:          in.Event.model(in.DedupKey),
 		DedupKey:       in.DedupKey,
 		OnlyEndpointID: in.OnlyEndpointID,
 	}).Get(ctx, &plan)

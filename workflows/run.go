@@ -115,7 +115,7 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.Pl
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})
-		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflow, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
 	}
 	for i, f := range futures {
 		var started workflow.Execution
