@@ -23,6 +23,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in testdata")
 	}
+	recorded := map[string]bool{}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
@@ -38,9 +39,16 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			recorded[h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()] = true
 			if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 				t.Errorf("replay %s: %v", f, err)
 			}
 		})
+	}
+	// A workflow without a saved history is one whose changes nothing checks.
+	for _, wf := range Workflows() {
+		if !recorded[wf.Name] {
+			t.Errorf("no saved history of %s in testdata", wf.Name)
+		}
 	}
 }
