@@ -23,7 +23,8 @@ type EventWorkflowInput struct {
 	// deliverAllLocalFirst). The Starter sets it on every new run; runs started
 	// before it existed lack it and replay on the path they took. It is input rather
 	// than workflow.GetVersion because a version marker also upserts a search
-	// attribute, a visibility write per event that this path exists to save.
+	// attribute, a visibility write per event that this path exists to save (the
+	// versioning rule in contract.go).
 	FirstAttemptLocal bool `json:",omitempty"`
 }
 
