@@ -23,20 +23,6 @@ import (
 	"github.com/hookflow/hookflow/models"
 )
 
-// Error types of delivery failures, as they appear in Temporal and the Web UI.
-const (
-	// ErrTypeDeliveryRetry is a failed attempt that will be retried.
-	ErrTypeDeliveryRetry = "DeliveryAttemptFailed"
-	// ErrTypeDeliveryFinal is a delivery that has failed for good.
-	ErrTypeDeliveryFinal = "DeliveryFailed"
-	// ErrTypeDeliveryPaced is a delivery held back by its endpoint's rate limit;
-	// nothing was sent and it is not counted as an attempt.
-	ErrTypeDeliveryPaced = "DeliveryPaced"
-	// ErrTypeDeliveryNotDue is an attempt started before its NotBefore time: nothing
-	// was sent; Temporal runs it again when it is due.
-	ErrTypeDeliveryNotDue = "DeliveryNotDue"
-)
-
 // maxDueWait is how long an attempt that starts a little early waits in the activity
 // rather than going back to Temporal.
 const maxDueWait = 100 * time.Millisecond

@@ -74,7 +74,7 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 			}
 			if eventMap == nil {
 				if eventMap, err = EventMap(&ev); err != nil {
-					return PrepareEventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
+					return PrepareEventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadEvent, err)
 				}
 			}
 			ok, err := a.matches(ctx, ep.Filter, eventMap)
@@ -96,7 +96,7 @@ func (a *Activities) PrepareEvent(ctx context.Context, in PrepareEventInput) (Pr
 	if in.OnlyEndpointID == "" && a.autos != nil {
 		if eventMap == nil {
 			if eventMap, err = EventMap(&ev); err != nil {
-				return PrepareEventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
+				return PrepareEventResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadEvent, err)
 			}
 		}
 		if res.Runs, err = a.planRuns(ctx, &ev, eventMap); err != nil {

@@ -26,9 +26,6 @@ type AutomationStore interface {
 	SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error
 }
 
-// Error type of a step that failed for good.
-const ErrTypeStepFailed = "StepFailed"
-
 // internalSchedule is the retry budget of internal steps: quick, a database blip.
 var internalSchedule = []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}
 
@@ -36,6 +33,10 @@ var internalSchedule = []time.Duration{0, time.Second, 2 * time.Second, 4 * time
 type Automations struct {
 	Store    AutomationStore
 	Registry *Registry
+	// WorkflowID names a run's workflow from its automation and event: the
+	// workflows package's RunWorkflowID, handed in because that package imports
+	// this one and the ID belongs to its Temporal contract.
+	WorkflowID func(automationID, eventID string) string
 }
 
 // programs caches compiled automations by id and version: a version never changes,
@@ -64,12 +65,6 @@ func (p *programs) get(a *models.Automation, known func(string) bool) (*automati
 	p.m[key] = prog
 	p.mu.Unlock()
 	return prog, nil
-}
-
-// RunWorkflowID derives an automation run's workflow ID from the automation and the
-// event, so the same pair never runs twice.
-func RunWorkflowID(automationID, eventID string) string {
-	return fmt.Sprintf("run/%s/%s", automationID, eventID)
 }
 
 // PlannedRun names one automation run the event starts.
@@ -110,7 +105,7 @@ func (a *Activities) planRuns(ctx context.Context, ev *models.Event, eventMap ma
 		now := a.now()
 		run := &models.Run{
 			ID: ids.New(ids.Run), WorkspaceID: ev.WorkspaceID, AutomationID: au.ID, AutomationVersion: au.Version,
-			EventID: ev.ID, WorkflowID: RunWorkflowID(au.ID, ev.ID), Status: models.RunPending,
+			EventID: ev.ID, WorkflowID: a.autos.WorkflowID(au.ID, ev.ID), Status: models.RunPending,
 			CreatedAt: now, UpdatedAt: now,
 		}
 		for _, st := range au.Steps {
@@ -333,7 +328,7 @@ func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResul
 	}
 	return RunStepResult{}, temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("step %s attempt %d: %v; next attempt in %s", step.ID, attempt, runErr, delay.Round(time.Millisecond)),
-		"StepAttemptFailed", temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: a.now().Add(delay)}}})
+		ErrTypeStepAttemptFailed, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: a.now().Add(delay)}}})
 }
 
 // stepFailed records a step's final failure and returns the non-retryable error

@@ -10,21 +10,21 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/hookflow/hookflow/activities"
-	"github.com/hookflow/hookflow/models"
 )
 
 // EventWorkflowInput is the accepted event. OnlyEndpointID targets one endpoint
 // (a test ping) instead of the subscriptions.
 type EventWorkflowInput struct {
-	Event models.Event
-	// DedupKey is the event's dedup key (models.Event does not serialise it).
+	Event Event
+	// DedupKey is the event's dedup key (Event, like models.Event, does not carry it).
 	DedupKey       string
 	OnlyEndpointID string
 	// FirstAttemptLocal makes each delivery's first attempt a local activity (see
 	// deliverAllLocalFirst). The Starter sets it on every new run; runs started
 	// before it existed lack it and replay on the path they took. It is input rather
 	// than workflow.GetVersion because a version marker also upserts a search
-	// attribute, a visibility write per event that this path exists to save.
+	// attribute, a visibility write per event that this path exists to save (the
+	// versioning rule in contract.go).
 	FirstAttemptLocal bool `json:",omitempty"`
 }
 
@@ -44,49 +44,14 @@ type EventWorkflowResult struct {
 	Runs       []string `json:",omitempty"`
 }
 
-// a is a nil receiver used only to name activity methods; Temporal resolves them by name.
-var a *activities.Activities
-
-// localOptions is for the bookkeeping local activities (recording, planning, loading
-// runs): database work that retries quickly until the database answers.
-func localOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        200 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStepFailed},
-		},
-	})
-}
-
-// deliverOptions: one attempt may take the 15 s HTTP timeout plus bookkeeping. The
-// schedule itself is applied by the activity through NextRetryDelay, and the activity
-// decides when to stop, so the policy has no attempt limit; its intervals only apply
-// when an attempt never reported back (a worker that died mid-request, noticed by
-// the heartbeat timeout: a long attempt heartbeats).
-func deliverOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
-		HeartbeatTimeout:    activities.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeDeliveryFinal},
-		},
-	})
-}
-
 // EventWorkflow records an event, plans its deliveries and makes them concurrently.
 // It fails, naming the endpoints, when any delivery fails for good, so failed events
 // stand out in the Web UI; each delivery's attempts are in the store either way.
 func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowResult, error) {
 	res := EventWorkflowResult{EventID: in.Event.ID}
 	var plan activities.PrepareEventResult
-	err := workflow.ExecuteLocalActivity(localOptions(ctx), a.PrepareEvent, activities.PrepareEventInput{
-		Event:          in.Event,
+	err := workflow.ExecuteLocalActivity(localOptions(ctx), PrepareEventActivity, activities.PrepareEventInput{
+		Event:          in.Event.model(in.DedupKey),
 		DedupKey:       in.DedupKey,
 		OnlyEndpointID: in.OnlyEndpointID,
 	}).Get(ctx, &plan)
@@ -124,7 +89,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 	if len(failed) > 0 {
 		return res, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%d of %d deliveries failed: %s", len(failed), len(plan.Deliveries), strings.Join(failed, "; ")),
-			"DeliveriesFailed", nil, res)
+			ErrTypeDeliveriesFailed, nil, res)
 	}
 	return res, nil
 }
@@ -135,22 +100,13 @@ func deliverAll(ctx workflow.Context, planned []activities.PlannedDelivery, forc
 	dctx := deliverOptions(ctx)
 	futures := make([]workflow.Future, len(planned))
 	for i, d := range planned {
-		futures[i] = workflow.ExecuteActivity(dctx, a.Deliver, activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force})
+		futures[i] = workflow.ExecuteActivity(dctx, DeliverActivity, activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force})
 	}
 	outcomes := make([]DeliveryOutcome, len(planned))
 	for i, f := range futures {
 		outcomes[i] = outcome(planned[i], f.Get(ctx, nil))
 	}
 	return outcomes
-}
-
-// firstAttemptOptions: the first attempt runs once as a local activity, in the
-// workflow task that planned it; what is left to retry goes to regular activities.
-func firstAttemptOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
 }
 
 // deliverAllLocalFirst makes each delivery's first attempt as a local activity: it
@@ -168,7 +124,7 @@ func deliverAllLocalFirst(ctx workflow.Context, planned []activities.PlannedDeli
 	lctx := firstAttemptOptions(ctx)
 	for i, d := range planned {
 		in := activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force}
-		first := workflow.ExecuteLocalActivity(lctx, a.Deliver, in)
+		first := workflow.ExecuteLocalActivity(lctx, DeliverActivity, in)
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
@@ -180,7 +136,7 @@ func deliverAllLocalFirst(ctx workflow.Context, planned []activities.PlannedDeli
 				// the later ones fire up to a second late.
 				retry := in
 				retry.NotBefore = dueAt(ctx, err)
-				err = workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, retry).Get(ctx, nil)
+				err = workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, retry).Get(ctx, nil)
 			}
 			outcomes[i] = outcome(d, err)
 		})
@@ -194,7 +150,7 @@ func deliverAllLocalFirst(ctx workflow.Context, planned []activities.PlannedDeli
 func retryable(err error) bool {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return !app.NonRetryable() && app.Type() != activities.ErrTypeDeliveryFinal
+		return !app.NonRetryable() && app.Type() != ErrTypeDeliveryFinal
 	}
 	return true
 }
@@ -246,7 +202,7 @@ type DeliveryRetryInput struct {
 func DeliveryRetryWorkflow(ctx workflow.Context, in DeliveryRetryInput) (DeliveryOutcome, error) {
 	out := DeliveryOutcome{DeliveryID: in.DeliveryID}
 	var r activities.DeliverResult
-	if err := workflow.ExecuteActivity(deliverOptions(ctx), a.Deliver, activities.DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
+	if err := workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, activities.DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
 		return out, fmt.Errorf("deliver %s: %w", in.DeliveryID, err)
 	}
 	out.Succeeded = true

@@ -220,7 +220,7 @@ func testFullDefaultSchedule(t *testing.T, local bool) {
 	env := ts.NewTestWorkflowEnvironment()
 	Register(env, newActivities(t, st, activities.DefaultSchedule(), env.Now))
 	start := env.Now()
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
 
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -308,7 +308,7 @@ func TestEventWorkflowOutcomes(t *testing.T) {
 						activityDeliveries.Add(1)
 					}
 				})
-				env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
+				env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
 				// With FirstAttemptLocal the first attempt is a local activity and the
 				// rest are activities; without it every attempt is an activity. The
 				// activity that follows a failed local attempt starts before it is
@@ -379,7 +379,7 @@ func TestEventWorkflowRetryDueFromAttempt(t *testing.T) {
 			inputs = append(inputs, in)
 		}
 	})
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: true})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: true})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow: %v", err)
 	}
@@ -427,7 +427,7 @@ func TestDeliverHeartbeats(t *testing.T) {
 			})
 			// Every attempt an activity (the path without FirstAttemptLocal): local
 			// activities have no heartbeat.
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1"})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatalf("workflow: %v", err)
 			}
@@ -466,7 +466,7 @@ func TestFirstAttemptHandoff(t *testing.T) {
 			var ts testsuite.WorkflowTestSuite
 			env := ts.NewTestWorkflowEnvironment()
 			Register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now))
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1", FirstAttemptLocal: tt.local})
+			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: tt.local})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatalf("workflow: %v", err)
 			}
@@ -485,7 +485,7 @@ func TestEventWorkflowNoEndpoints(t *testing.T) {
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
 	Register(env, newActivities(t, st, nil, env.Now))
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: testEvent(), DedupKey: "evt:evt_1"})
+	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1"})
 	var res EventWorkflowResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)

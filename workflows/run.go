@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -27,29 +26,13 @@ type RunWorkflowResult struct {
 	Outputs map[string]any
 }
 
-// stepOptions: the activity applies each action's own schedule through
-// NextRetryDelay and decides when to give up; the policy only covers attempts that
-// never reported back (a worker that died mid-step).
-func stepOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
-		HeartbeatTimeout:    activities.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStepFailed},
-		},
-	})
-}
-
 // AutomationRunWorkflow runs an automation's steps in order for one event. Each step
 // is an activity; a delay step is a durable timer; each step's output is passed to
 // the steps after it. A step that fails for good fails the run, naming the step.
 func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkflowResult, error) {
 	res := RunWorkflowResult{RunID: in.RunID}
 	var run activities.LoadRunResult
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), a.LoadRun, activities.LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, activities.LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
 		return res, fmt.Errorf("load run %s: %w", in.RunID, err)
 	}
 	outputs := run.Outputs
@@ -63,12 +46,12 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		if in.FirstAttemptLocal {
 			err = runStepLocalFirst(ctx, step, &r)
 		} else {
-			err = workflow.ExecuteActivity(stepOptions(ctx), a.RunStep, step).Get(ctx, &r)
+			err = workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, &r)
 		}
 		if err != nil {
 			msg := rootMessage(err)
-			_ = workflow.ExecuteLocalActivity(localOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
-			return res, temporal.NewNonRetryableApplicationError(msg, "RunFailed", nil)
+			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
+			return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRunFailed, nil)
 		}
 		if r.Delay > 0 {
 			if err := workflow.Sleep(ctx, r.Delay); err != nil {
@@ -80,7 +63,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}
 	}
 	res.Outputs = outputs
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), a.FinishRun, activities.FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, activities.FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -95,11 +78,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 // workflow task, and another worker makes the attempt again: at least once, with
 // the same idempotency key, as for an activity retried after a crash.
 func runStepLocalFirst(ctx workflow.Context, step activities.RunStepInput, r *activities.RunStepResult) error {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: activities.DefaultHTTPTimeout + 15*time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	err := workflow.ExecuteLocalActivity(lctx, a.RunStep, step).Get(ctx, r)
+	err := workflow.ExecuteLocalActivity(firstAttemptOptions(ctx), RunStepActivity, step).Get(ctx, r)
 	if err == nil || !stepRetryable(err) {
 		return err
 	}
@@ -109,14 +88,14 @@ func runStepLocalFirst(ctx workflow.Context, step activities.RunStepInput, r *ac
 		}
 	}
 	step.BaseAttempts = 1
-	return workflow.ExecuteActivity(stepOptions(ctx), a.RunStep, step).Get(ctx, r)
+	return workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, r)
 }
 
 // stepRetryable: anything but a step's final failure goes on to the retrying path.
 func stepRetryable(err error) bool {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return !app.NonRetryable() && app.Type() != activities.ErrTypeStepFailed
+		return !app.NonRetryable() && app.Type() != ErrTypeStepFailed
 	}
 	return true
 }
@@ -136,7 +115,7 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.Pl
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})
-		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflow, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
 	}
 	for i, f := range futures {
 		var started workflow.Execution

@@ -75,7 +75,7 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
 		Memo:                                     map[string]any{memoEventID: ev.ID},
 		EnableEagerStart:                         s.eager,
-	}, EventWorkflow, EventWorkflowInput{Event: ev, DedupKey: ev.DedupKey, OnlyEndpointID: onlyEndpointID, FirstAttemptLocal: true})
+	}, EventWorkflowName, EventWorkflowInput{Event: EventFrom(ev), DedupKey: ev.DedupKey, OnlyEndpointID: onlyEndpointID, FirstAttemptLocal: true})
 	if err == nil {
 		return ev.ID, false, nil
 	}
@@ -121,7 +121,7 @@ func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
 			SAEventType.ValueSet(d.EventType),
 			SAEndpoint.ValueSet(d.EndpointID),
 		),
-	}, DeliveryRetryWorkflow, DeliveryRetryInput{DeliveryID: d.ID, BaseAttempts: d.AttemptCount})
+	}, DeliveryRetryWorkflowName, DeliveryRetryInput{DeliveryID: d.ID, BaseAttempts: d.AttemptCount})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return fmt.Errorf("a retry of %s is already running: %w", d.ID, models.ErrConflict)
@@ -133,22 +133,42 @@ func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
 }
 
 // RetryRun starts a failed automation run again; the run resumes at its first step
-// that did not succeed.
+// that did not succeed. Its workflow ID derives from the failed state (see
+// RunRetryWorkflowID), so a second click on the same failed run finds the first
+// retry already running and starts nothing: it returns nil, as the run is being
+// retried as asked.
 func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
-	id := fmt.Sprintf("%s/retry/%d", r.WorkflowID, time.Now().UnixMilli())
+	id := RunRetryWorkflowID(r.WorkflowID, runFailedAt(r))
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                s.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		ID:        id,
+		TaskQueue: s.taskQueue,
+		// A closed retry of the same state (one that ended without recording a new
+		// failure) may start again; an open one may not.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			SAWorkspace.ValueSet(r.WorkspaceID),
 			SAAutomation.ValueSet(r.AutomationID),
 		),
-	}, AutomationRunWorkflow, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true})
+	}, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("start retry of run %s: %w: %w", r.ID, models.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// runFailedAt is when the run's failure was recorded: FinishedAt, which every
+// failure sets, else UpdatedAt for a row that lacks it.
+func runFailedAt(r models.Run) time.Time {
+	if r.FinishedAt != nil {
+		return *r.FinishedAt
+	}
+	return r.UpdatedAt
 }
 
 // Ping checks that Temporal answers.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
 
 // TestSignedDeliveryVerifiesAtReceiver: an event posted over the API reaches the
@@ -217,6 +218,15 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 	}
 	ds = s.waitDeliveries(ev.ID, 1, 20*time.Second)
 	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_local_first_final_failure")
+	// The retry's workflow is named by the delivery and its one attempt before the
+	// retry; it is recorded once closed, so the saved history is a whole run.
+	retryID := workflows.DeliveryRetryWorkflowID(ds[0].ID, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.client.GetWorkflow(ctx, retryID, "").Get(ctx, nil); err != nil {
+		t.Fatalf("retry workflow %s: %v", retryID, err)
+	}
+	s.recordHistory(retryID, "delivery_retry_succeeds")
 	d := s.delivery(ds[0].ID)
 	if d.Status != models.DeliverySucceeded || len(d.Attempts) != 2 || d.Attempts[1].Number != 2 {
 		t.Fatalf("after retry: %s with %d attempts, want succeeded with 2", d.Status, len(d.Attempts))

@@ -201,7 +201,7 @@ func newWorker(p *process) (worker.Worker, error) {
 		// the task queue (the one built here), so the first workflow task comes back
 		// in the start response instead of through the queue.
 		Events:      workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
-		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient)},
+		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient), WorkflowID: workflows.RunWorkflowID},
 		Metrics:     p.metrics,
 		Chain:       chainSigner(cfg),
 	})

@@ -31,9 +31,9 @@ func TestReplayHistories(t *testing.T) {
 	var failed []string
 	for _, f := range files {
 		r := worker.NewWorkflowReplayer()
-		r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: "EventWorkflow"})
-		r.RegisterWorkflowWithOptions(workflows.DeliveryRetryWorkflow, workflow.RegisterOptions{Name: "DeliveryRetryWorkflow"})
-		r.RegisterWorkflowWithOptions(workflows.AutomationRunWorkflow, workflow.RegisterOptions{Name: "AutomationRunWorkflow"})
+		for _, wf := range workflows.Workflows() {
+			r.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})
+		}
 		raw, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)

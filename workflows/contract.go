@@ -1,0 +1,223 @@
+package workflows
+
+// This file is hookflow's Temporal contract: everything a running workflow, a worker
+// and the saved histories in testdata have to agree on. Workflow and activity names,
+// workflow IDs, search attributes, error type names and option sets all live here,
+// so a change to any of them is a change to one file that reviewers read with the
+// replay test in mind.
+//
+// Versioning rule. A change to what a workflow does (a new command, a command in a
+// different order, a different activity or timer) must not alter how runs already in
+// flight replay. hookflow does this with input flags, not workflow.GetVersion: the
+// Starter sets a new boolean field on the input of every run it starts (as it sets
+// FirstAttemptLocal), the workflow branches on it, and runs started before the field
+// existed decode it as false and replay the old path. Input flags are chosen over
+// GetVersion because a version marker also upserts the TemporalChangeVersion search
+// attribute, one visibility write per workflow, which on EventWorkflow costs as much
+// as the local first attempt it would guard. An old path may be deleted once no run
+// started without the flag can still be open or replayed: every such run has closed
+// and the namespace's retention has passed since the release that set the flag (and
+// its saved histories in testdata are deleted in the same change). Names, IDs, search
+// attributes and error types below are never renamed; a new one is added beside the
+// old instead.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hookflow/hookflow/activities"
+)
+
+// DefaultTaskQueue is where hookflow's workers poll unless HOOKFLOW_TASK_QUEUE says otherwise.
+const DefaultTaskQueue = "hookflow"
+
+// Workflow type names. They are what histories record, so they equal the Go function
+// names the workflows were first registered under, and stay so if a function is renamed.
+const (
+	EventWorkflowName         = "EventWorkflow"
+	DeliveryRetryWorkflowName = "DeliveryRetryWorkflow"
+	AutomationRunWorkflowName = "AutomationRunWorkflow"
+)
+
+// Activity type names, local and regular alike. They equal the names the SDK derived
+// from the methods of activities.Activities before registration was explicit, which
+// is what the saved histories hold.
+const (
+	PrepareEventActivity = "PrepareEvent"
+	DeliverActivity      = "Deliver"
+	LoadRunActivity      = "LoadRun"
+	RunStepActivity      = "RunStep"
+	FinishRunActivity    = "FinishRun"
+)
+
+// Error type names of the application errors hookflow's workflows and activities
+// raise. Retry policies and the workflows' branches match on them, so they are part
+// of the contract too. The activities' own are declared in package activities (which
+// cannot import this one) and named again here so the whole list reads in one place.
+const (
+	// ErrTypeDeliveriesFailed fails an EventWorkflow when a delivery failed for good.
+	ErrTypeDeliveriesFailed = "DeliveriesFailed"
+	// ErrTypeRunFailed fails an AutomationRunWorkflow when a step failed for good.
+	ErrTypeRunFailed = "RunFailed"
+
+	ErrTypeBadEvent          = activities.ErrTypeBadEvent
+	ErrTypeDeliveryRetry     = activities.ErrTypeDeliveryRetry
+	ErrTypeDeliveryFinal     = activities.ErrTypeDeliveryFinal
+	ErrTypeDeliveryPaced     = activities.ErrTypeDeliveryPaced
+	ErrTypeDeliveryNotDue    = activities.ErrTypeDeliveryNotDue
+	ErrTypeStepAttemptFailed = activities.ErrTypeStepAttemptFailed
+	ErrTypeStepFailed        = activities.ErrTypeStepFailed
+)
+
+// Workflow is one workflow function and the type name it is registered under.
+type Workflow struct {
+	Name string
+	Func any
+}
+
+// Workflows lists every workflow hookflow's worker runs. The worker (Register) and
+// the replay tests register this one list, so a workflow cannot be added to one and
+// forgotten in the other.
+func Workflows() []Workflow {
+	return []Workflow{
+		{Name: EventWorkflowName, Func: EventWorkflow},
+		{Name: DeliveryRetryWorkflowName, Func: DeliveryRetryWorkflow},
+		{Name: AutomationRunWorkflowName, Func: AutomationRunWorkflow},
+	}
+}
+
+// Search attributes hookflow sets on its workflows, so ops can find in the Web UI
+// everything a workspace, an event type, a source, an endpoint or an automation caused.
+var (
+	SAWorkspace  = temporal.NewSearchAttributeKeyKeyword("HookflowWorkspace")
+	SAEventType  = temporal.NewSearchAttributeKeyKeyword("HookflowEventType")
+	SASource     = temporal.NewSearchAttributeKeyKeyword("HookflowSource")
+	SAEndpoint   = temporal.NewSearchAttributeKeyKeyword("HookflowEndpoint")
+	SAAutomation = temporal.NewSearchAttributeKeyKeyword("HookflowAutomation")
+)
+
+// SearchAttributes returns the custom search attributes to register on a namespace.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		SAWorkspace.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SAEventType.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SASource.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SAEndpoint.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SAAutomation.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	}
+}
+
+// maxKeyInID is how much of a caller's dedup key goes into a workflow ID verbatim;
+// longer keys are hashed so IDs stay short and printable.
+const maxKeyInID = 120
+
+// EventWorkflowID derives the workflow ID of an event from its workspace and its
+// dedup key (the caller's event id or Idempotency-Key, else hookflow's own event id),
+// so the same event sent twice maps to the same workflow and Temporal runs it once.
+func EventWorkflowID(workspaceID, dedupKey string) string {
+	return fmt.Sprintf("event/%s/%s", workspaceID, idSafe(dedupKey))
+}
+
+// DeliveryRetryWorkflowID derives the ID of a manual retry from the delivery and the
+// number of attempts made so far, so two clicks on "retry" start one run.
+func DeliveryRetryWorkflowID(deliveryID string, attemptsSoFar int) string {
+	return fmt.Sprintf("delivery-retry/%s/%d", deliveryID, attemptsSoFar)
+}
+
+// RunWorkflowID derives an automation run's workflow ID from the automation and the
+// event, so the same pair never runs twice. The activity that records the run is
+// handed this function (activities.Automations.WorkflowID) because package
+// activities cannot import this one.
+func RunWorkflowID(automationID, eventID string) string {
+	return fmt.Sprintf("run/%s/%s", automationID, eventID)
+}
+
+// RunRetryWorkflowID derives the ID of a retry of a failed automation run from the
+// run's workflow ID and the moment the failure being retried was recorded: two
+// clicks on "retry" of the same failed state name one workflow, and a retry that
+// fails again records a new time, so it can be retried in turn. The shape
+// (<run workflow id>/retry/<unix ms>) is the one IDs had when the time was the clock's.
+func RunRetryWorkflowID(runWorkflowID string, failedAt time.Time) string {
+	return fmt.Sprintf("%s/retry/%d", runWorkflowID, failedAt.UnixMilli())
+}
+
+func idSafe(key string) string {
+	ok := len(key) <= maxKeyInID
+	for i := 0; ok && i < len(key); i++ {
+		c := key[i]
+		ok = c > 0x20 && c < 0x7f
+	}
+	if ok {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// stepTimeout bounds one delivery attempt or step: the 15 s HTTP timeout plus the
+// bookkeeping around it.
+const stepTimeout = activities.DefaultHTTPTimeout + 15*time.Second
+
+// localOptions is for the bookkeeping local activities (recording, planning, loading
+// runs): database work that retries quickly until the database answers.
+func localOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        200 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{ErrTypeStepFailed},
+		},
+	})
+}
+
+// deliverOptions: one attempt may take the 15 s HTTP timeout plus bookkeeping. The
+// schedule itself is applied by the activity through NextRetryDelay, and the activity
+// decides when to stop, so the policy has no attempt limit; its intervals only apply
+// when an attempt never reported back (a worker that died mid-request, noticed by
+// the heartbeat timeout: a long attempt heartbeats).
+func deliverOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: stepTimeout,
+		HeartbeatTimeout:    activities.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{ErrTypeDeliveryFinal},
+		},
+	})
+}
+
+// stepOptions: the activity applies each action's own schedule through
+// NextRetryDelay and decides when to give up; the policy only covers attempts that
+// never reported back (a worker that died mid-step).
+func stepOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: stepTimeout,
+		HeartbeatTimeout:    activities.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{ErrTypeStepFailed},
+		},
+	})
+}
+
+// firstAttemptOptions: a delivery's or a step's first attempt runs once as a local
+// activity, in the workflow task that planned it; what is left to retry goes to
+// regular activities.
+func firstAttemptOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: stepTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}

@@ -1,0 +1,194 @@
+package workflows
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/models"
+)
+
+// nameRecorder is a worker.Registry that keeps the names things are registered
+// under. Registering without a name would leave the SDK to derive one from the Go
+// function, which is what the contract forbids, so those calls are recorded as such.
+type nameRecorder struct {
+	worker.Registry
+	workflows, activities []string
+}
+
+func (r *nameRecorder) RegisterWorkflow(any) { r.workflows = append(r.workflows, "(unnamed)") }
+func (r *nameRecorder) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) {
+	r.workflows = append(r.workflows, o.Name)
+}
+func (r *nameRecorder) RegisterActivity(any) { r.activities = append(r.activities, "(unnamed)") }
+func (r *nameRecorder) RegisterActivityWithOptions(_ any, o activity.RegisterOptions) {
+	r.activities = append(r.activities, o.Name)
+}
+
+// TestRegisteredNames checks that the worker registers exactly the contract's
+// names, each explicitly: a helper method exported on Activities must not become
+// an activity, and a rename of a Go function must not change a name.
+func TestRegisteredNames(t *testing.T) {
+	r := &nameRecorder{}
+	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	tests := []struct {
+		kind      string
+		got, want []string
+	}{
+		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "DeliveryRetryWorkflow", "EventWorkflow"}},
+		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareEvent", "RunStep"}},
+	}
+	for _, tt := range tests {
+		sort.Strings(tt.got)
+		if !slices.Equal(tt.got, tt.want) {
+			t.Errorf("%s registered: got %v, want %v", tt.kind, tt.got, tt.want)
+		}
+	}
+}
+
+// TestHistoriesUseRegisteredNames reads every saved history for the workflow,
+// child workflow, activity and local activity types it names: each must be one the
+// worker registers, or running workflows of that shape would stall on a new worker.
+func TestHistoriesUseRegisteredNames(t *testing.T) {
+	r := &nameRecorder{}
+	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	known := map[string]bool{}
+	for _, n := range append(r.workflows, r.activities...) {
+		known[n] = true
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no saved histories: %v", err)
+	}
+	for _, f := range files {
+		for _, name := range typesNamedIn(t, f) {
+			if !known[name] {
+				t.Errorf("%s names %q, which the worker does not register", filepath.Base(f), name)
+			}
+		}
+	}
+}
+
+// typesNamedIn lists the workflow and activity type names a saved history records.
+func typesNamedIn(t *testing.T, file string) []string {
+	t.Helper()
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ev := range h.GetEvents() {
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			names = append(names, a.GetWorkflowType().GetName())
+		}
+		if a := ev.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+			names = append(names, a.GetWorkflowType().GetName())
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			names = append(names, a.GetActivityType().GetName())
+		}
+		if a := ev.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "LocalActivity" {
+			var m struct{ ActivityType string }
+			p := a.GetDetails()["data"].GetPayloads()
+			if len(p) == 0 || converter.GetDefaultDataConverter().FromPayload(p[0], &m) != nil {
+				t.Fatalf("%s: unreadable local activity marker", file)
+			}
+			names = append(names, m.ActivityType)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("%s names no types", file)
+	}
+	return names
+}
+
+// legacyEventInput is EventWorkflowInput as it was when it embedded models.Event:
+// the shape of the payloads the saved histories hold.
+type legacyEventInput struct {
+	Event             models.Event
+	DedupKey          string
+	OnlyEndpointID    string
+	FirstAttemptLocal bool `json:",omitempty"`
+}
+
+// TestEventPayloadMatchesHistories decodes the input of every saved EventWorkflow
+// history into EventWorkflowInput and encodes it again: the bytes must be the ones
+// recorded, and the ones the old input (with models.Event) encodes, so runs in
+// flight decode into the workflows' own Event exactly as they did before.
+func TestEventPayloadMatchesHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "event_*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no saved EventWorkflow histories: %v", err)
+	}
+	full := legacyEventInput{Event: models.Event{ID: "evt_1", WorkspaceID: "ws_1", Type: "order.placed",
+		ExternalID: "ord-1", IdempotencyKey: "k-1", SourceID: "src_1", Data: json.RawMessage(`{"a":1}`),
+		Headers: map[string]string{"x-a": "b"}, Depth: 2, RootID: "evt_0",
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}, DedupKey: "id:ord-1", OnlyEndpointID: "ep_1",
+		FirstAttemptLocal: true}
+	every, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := map[string][]byte{"every field set": every}
+	for _, f := range files {
+		payloads[filepath.Base(f)] = startInput(t, f)
+	}
+	for name, recorded := range payloads {
+		t.Run(name, func(t *testing.T) {
+			var in EventWorkflowInput
+			if err := json.Unmarshal(recorded, &in); err != nil {
+				t.Fatalf("decode into EventWorkflowInput: %v", err)
+			}
+			var old legacyEventInput
+			if err := json.Unmarshal(recorded, &old); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(in)
+			want, _ := json.Marshal(old)
+			if string(got) != string(recorded) || string(want) != string(recorded) {
+				t.Errorf("encoded again:\n new %s\n old %s\nwant %s", got, want, recorded)
+			}
+			if in.Event.ID == "" || in.Event.WorkspaceID == "" || in.Event.Type == "" || in.DedupKey == "" || in.Event.CreatedAt.IsZero() {
+				t.Errorf("decoded %+v: id, workspace, type, dedup key or time missing", in)
+			}
+			if back := in.Event.model(in.DedupKey); back.ID != old.Event.ID || back.DedupKey != old.DedupKey || !back.CreatedAt.Equal(old.Event.CreatedAt) {
+				t.Errorf("model() = %+v, want the event %+v with dedup key %q", back, old.Event, old.DedupKey)
+			}
+		})
+	}
+}
+
+// startInput is the raw JSON input a saved history's workflow was started with.
+func startInput(t *testing.T, file string) []byte {
+	t.Helper()
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(p) != 1 {
+		t.Fatalf("%s: %d input payloads, want 1", file, len(p))
+	}
+	return p[0].GetData()
+}
