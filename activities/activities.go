@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/automation"
 	"github.com/hookflow/hookflow/internal/chain"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
@@ -66,7 +67,7 @@ type Activities struct {
 	autos          *Automations
 	programs       programs
 	disableAfter   time.Duration
-	events         EventStarter
+	events         ingest.Starter
 	recent         eventCache
 	handoffs       handoffs
 	chain          *chain.Signer
@@ -85,7 +86,7 @@ type Config struct {
 	// (default 120h); any success resets the clock.
 	DisableAfter time.Duration
 	// Events starts events the platform itself emits (endpoint.disabled).
-	Events EventStarter
+	Events ingest.Starter
 	// Automations, when set, turns on automation runs: events also start the
 	// automations they trigger. (A field, not a method: every exported method of
 	// Activities is registered as an activity.)

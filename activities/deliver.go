@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
@@ -314,8 +315,10 @@ func (a *Activities) disable(ctx context.Context, ep *models.Endpoint, reason, k
 	if a.events != nil {
 		data, _ := json.Marshal(map[string]any{"endpoint_id": ep.ID, "url": ep.URL, "reason": reason, "disabled_at": at.UTC().Format(time.RFC3339)})
 		ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: ep.WorkspaceID, Type: "endpoint.disabled", Data: data,
-			DedupKey: "endpoint.disabled:" + ep.ID + ":" + key, CreatedAt: at}
-		if _, _, err := a.events.StartEvent(ctx, ev, ""); err != nil {
+			DedupKey: ingest.EndpointDisabledKey(ep.ID, key), CreatedAt: at}
+		// No store: the workflow ID alone deduplicates this event, as the retried
+		// activity runs well within Temporal's retention.
+		if _, err := ingest.New(nil, a.events, ingest.Config{}).Take(ctx, ingest.Request{Event: ev}); err != nil {
 			return fmt.Errorf("emit endpoint.disabled for %s: %w", ep.ID, err)
 		}
 	}

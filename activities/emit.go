@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/ratelimit"
 	"github.com/hookflow/hookflow/models"
 )
@@ -16,17 +17,9 @@ import (
 // automation that triggers itself stops instead of looping for ever.
 const MaxChainDepth = models.MaxChainDepth
 
-// EventStarter starts an event's workflow (workflows.Starter in production).
-type EventStarter interface {
-	StartEvent(ctx context.Context, ev models.Event, onlyEndpointID string) (string, bool, error)
-}
-
 // ChainStore is what emitting needs from persistence: the event a retried step
 // already emitted, and the budget of the chain.
-type ChainStore interface {
-	EventByDedupKey(ctx context.Context, workspaceID, dedupKey string) (*models.Event, error)
-	ReserveChainEvent(ctx context.Context, rootID string, limit int, now time.Time) (bool, error)
-}
+type ChainStore = ingest.Store
 
 // EmitterConfig bounds what steps may emit; zero values take the defaults.
 type EmitterConfig struct {
@@ -45,82 +38,87 @@ type EmitterConfig struct {
 
 // Emitter turns step outputs into new events of the same workspace.
 type Emitter struct {
-	starter EventStarter
+	intake  *ingest.Intake
+	limiter *ratelimit.Limiter
 	cfg     EmitterConfig
 	now     func() time.Time
 }
 
 // NewEmitter returns an Emitter that starts events through s.
-func NewEmitter(s EventStarter, cfg EmitterConfig) *Emitter {
-	if cfg.MaxChainEvents <= 0 {
-		cfg.MaxChainEvents = models.DefaultMaxChainEvents
-	}
+func NewEmitter(s ingest.Starter, cfg EmitterConfig) *Emitter {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = 256 << 10
 	}
-	return &Emitter{starter: s, cfg: cfg, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	var st ingest.Store
+	if cfg.Store != nil { // a nil ChainStore must stay a nil interface: no lookup, no budget
+		st = cfg.Store
+	}
+	intake := ingest.New(st, s, ingest.Config{MaxChainEvents: cfg.MaxChainEvents})
+	cfg.MaxChainEvents = intake.MaxChainEvents()
+	return &Emitter{intake: intake, limiter: cfg.Limiter, cfg: cfg, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // Emit starts an event of eventType. Its dedup key derives from the step's key and
 // suffix, so a retried step finds the event it already emitted instead of making
-// another (and spends no more of the chain's budget).
+// another (and spends no more of the chain's budget or the workspace's rate).
 func (e *Emitter) Emit(ctx context.Context, sc StepContext, suffix, eventType string, data any) (string, error) {
-	depth := sc.Depth + 1
-	if depth > MaxChainDepth {
-		return "", Final(fmt.Errorf("chain depth limit reached: emitting %s at depth %d (limit %d); an automation probably triggers itself", eventType, depth, MaxChainDepth))
+	depth, rootID, err := ingest.Child(ingest.Parent{EventID: sc.EventID, Depth: sc.Depth, RootID: sc.RootID})
+	var deep *ingest.DepthError
+	if errors.As(err, &deep) {
+		return "", Final(fmt.Errorf("chain depth limit reached: emitting %s at depth %d (limit %d); an automation probably triggers itself", eventType, deep.Depth, deep.Limit))
 	}
-	if err := models.ValidateEventType("type", eventType); err != nil {
-		return "", Final(err)
-	}
-	raw, err := json.Marshal(data)
+	raw, err := e.eventData(eventType, data)
 	if err != nil {
-		return "", Final(fmt.Errorf("encode event data: %w", err))
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return "", Final(fmt.Errorf("event data must be an object"))
-	}
-	if len(raw) > e.cfg.MaxEventBytes {
-		return "", Final(fmt.Errorf("event data is %d bytes, over the limit of %d (HOOKFLOW_MAX_EVENT_BYTES)", len(raw), e.cfg.MaxEventBytes))
+		return "", err
 	}
 	ev := models.Event{
 		ID:          ids.New(ids.Event),
 		WorkspaceID: sc.WorkspaceID,
 		Type:        eventType,
-		DedupKey:    "emit:" + sc.Key + ":" + suffix,
+		DedupKey:    ingest.EmitKey(sc.Key, suffix),
 		Data:        raw,
 		Depth:       depth,
-		RootID:      sc.RootID,
+		RootID:      rootID,
 		CreatedAt:   e.now(),
 	}
-	if ev.RootID == "" {
-		ev.RootID = sc.EventID
-	}
-	if e.cfg.Store != nil {
-		prior, err := e.cfg.Store.EventByDedupKey(ctx, ev.WorkspaceID, ev.DedupKey)
-		switch {
-		case err == nil:
-			return prior.ID, nil
-		case !errors.Is(err, models.ErrNotFound):
-			return "", fmt.Errorf("emit %s: %w", eventType, err)
+	// The rate is paid only by a new event: a retried step finding its event is free.
+	var limited error
+	admit := func() error {
+		if ok, wait := e.limiter.Allow(ev.WorkspaceID); !ok {
+			limited = RetryAfter(fmt.Errorf("emit %s: over the workspace's rate limit (%g a second)", eventType, e.limiter.PerSecond()), wait)
 		}
+		return limited
 	}
-	if ok, wait := e.cfg.Limiter.Allow(ev.WorkspaceID); !ok {
-		return "", RetryAfter(fmt.Errorf("emit %s: over the workspace's rate limit (%g a second)", eventType, e.cfg.Limiter.PerSecond()), wait)
-	}
-	if e.cfg.Store != nil {
-		ok, err := e.cfg.Store.ReserveChainEvent(ctx, ev.RootID, e.cfg.MaxChainEvents, ev.CreatedAt)
-		if err != nil {
-			return "", fmt.Errorf("emit %s: %w", eventType, err)
-		}
-		if !ok {
-			return "", Final(fmt.Errorf("chain budget spent: event %s has caused %d events, the limit (HOOKFLOW_MAX_CHAIN_EVENTS); an automation probably triggers itself", ev.RootID, e.cfg.MaxChainEvents))
-		}
-	}
-	id, _, err := e.starter.StartEvent(ctx, ev, "")
-	if err != nil {
+	acc, err := e.intake.Take(ctx, ingest.Request{Event: ev, Admit: admit})
+	var budget *ingest.BudgetError
+	switch {
+	case errors.As(err, &budget):
+		return "", Final(fmt.Errorf("chain budget spent: event %s has caused %d events, the limit (HOOKFLOW_MAX_CHAIN_EVENTS); an automation probably triggers itself", budget.RootID, budget.Limit))
+	case limited != nil:
+		return "", limited
+	case err != nil:
 		return "", fmt.Errorf("emit %s: %w", eventType, err)
 	}
-	return id, nil
+	return acc.ID, nil
+}
+
+// eventData checks and encodes what a step emits; every refusal is final, as the
+// same step would emit the same data again.
+func (e *Emitter) eventData(eventType string, data any) ([]byte, error) {
+	if err := models.ValidateEventType("type", eventType); err != nil {
+		return nil, Final(err)
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, Final(fmt.Errorf("encode event data: %w", err))
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, Final(fmt.Errorf("event data must be an object"))
+	}
+	if len(raw) > e.cfg.MaxEventBytes {
+		return nil, Final(fmt.Errorf("event data is %d bytes, over the limit of %d (HOOKFLOW_MAX_EVENT_BYTES)", len(raw), e.cfg.MaxEventBytes))
+	}
+	return raw, nil
 }
 
 // EmitAction is `event.emit` {"type","data"}: a new event into the same workspace.

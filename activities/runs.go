@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/automation"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/matching"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -80,28 +81,16 @@ func (a *Activities) planRuns(ctx context.Context, ev *models.Event, eventMap ma
 	if a.autos == nil {
 		return nil, nil
 	}
-	autos, err := a.autos.Store.AutomationsForEvent(ctx, ev.WorkspaceID, ev.Type, ev.SourceID)
+	compile := func(au *models.Automation) (*automation.Program, error) {
+		return a.programs.get(au, a.autos.Registry.Known)
+	}
+	autos, err := matching.New(a.autos.Store, compile, a.logger).Automations(ctx, ev, eventMap)
 	if err != nil {
-		return nil, fmt.Errorf("match automations for %s: %w", ev.ID, err)
+		return nil, err
 	}
 	var out []PlannedRun
 	for i := range autos {
 		au := &autos[i]
-		prog, err := a.programs.get(au, a.autos.Registry.Known)
-		if err != nil {
-			a.logger.WarnContext(ctx, "automation does not compile; skipped", "automation_id", au.ID, "error", err)
-			continue
-		}
-		ok, err := prog.Matches(ctx, eventMap)
-		if err != nil && ctx.Err() != nil {
-			return nil, fmt.Errorf("match automation %s: %w", au.ID, err)
-		}
-		if err != nil {
-			a.logger.InfoContext(ctx, "automation filter did not evaluate", "automation_id", au.ID, "event_id", ev.ID, "error", err)
-		}
-		if !ok {
-			continue
-		}
 		now := a.now()
 		run := &models.Run{
 			ID: ids.New(ids.Run), WorkspaceID: ev.WorkspaceID, AutomationID: au.ID, AutomationVersion: au.Version,

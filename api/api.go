@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/chain"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/ratelimit"
@@ -63,9 +64,8 @@ type FullStore interface {
 
 // Engine starts durable work: in production a Temporal client behind workflows.Starter.
 type Engine interface {
-	// StartEvent returns once the event's workflow has started; on a duplicate it
-	// returns the original event's id and true.
-	StartEvent(ctx context.Context, ev models.Event, onlyEndpointID string) (string, bool, error)
+	// Starter starts events' workflows, for the intake every door shares.
+	ingest.Starter
 	// RetryDelivery runs a delivery again with the same webhook-id.
 	RetryDelivery(ctx context.Context, d models.Delivery) error
 	// RetryRun resumes a failed automation run at its failed step.
@@ -116,6 +116,7 @@ type Server struct {
 	loyalty LoyaltyStore
 	sources SourceStore
 	engine  Engine
+	intake  *ingest.Intake
 	guard   *netguard.Guard
 	rules   *rules.Env
 	logger  *slog.Logger
@@ -153,7 +154,8 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	if cfg.KnownAction == nil {
 		cfg.KnownAction = func(string) bool { return false }
 	}
-	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg}
+	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg,
+		intake: ingest.New(store, engine, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics})}
 	if cfg.AdminKey != "" {
 		s.adminHash = HashKey(cfg.AdminKey)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/automation"
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/matching"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
@@ -175,8 +176,10 @@ func (s *Server) deleteAutomation(c *gin.Context) {
 
 type testRequest struct {
 	Event struct {
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
+		Type string `json:"type"`
+		// SourceID is the source the sample event comes from; empty: the API.
+		SourceID string          `json:"source_id"`
+		Data     json.RawMessage `json:"data"`
 	} `json:"event"`
 }
 
@@ -208,7 +211,7 @@ func (s *Server) testAutomation(c *gin.Context) {
 	if len(data) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	ev := models.Event{ID: "evt_test", WorkspaceID: a.WorkspaceID, Type: req.Event.Type, Data: data, CreatedAt: s.cfg.Now()}
+	ev := models.Event{ID: "evt_test", WorkspaceID: a.WorkspaceID, Type: req.Event.Type, SourceID: req.Event.SourceID, Data: data, CreatedAt: s.cfg.Now()}
 	eventMap, err := models.EventMap(&ev)
 	if err != nil {
 		s.fail(c, models.Invalid("event.data", "%v", err))
@@ -220,12 +223,8 @@ func (s *Server) testAutomation(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	matched := a.Trigger.EventType == "*" || a.Trigger.EventType == ev.Type
-	if matched {
-		if matched, err = prog.Matches(ctx, eventMap); err != nil {
-			matched = false
-		}
-	}
+	// The rule runs use: a filter that does not evaluate is no match.
+	matched, _ := matching.Matches(ctx, a.Trigger, prog, &ev, eventMap)
 	steps := make([]testStep, 0, prog.StepCount())
 	outputs := map[string]any{}
 	for i := 0; i < prog.StepCount(); i++ {

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/internal/signing"
@@ -277,13 +278,13 @@ func (s *Server) testEndpoint(c *gin.Context) {
 	now := s.cfg.Now()
 	data, _ := json.Marshal(map[string]any{"endpoint_id": e.ID, "message": "ping from hookflow"})
 	ev := models.Event{ID: ids.New(ids.Event), WorkspaceID: e.WorkspaceID, Type: "hookflow.ping", Data: data, CreatedAt: now}
-	ev.DedupKey = "evt:" + ev.ID
-	id, _, err := s.engine.StartEvent(c.Request.Context(), ev, e.ID)
+	ev.DedupKey = ingest.FreshKey(ev.ID)
+	acc, err := s.intake.Take(c.Request.Context(), ingest.Request{Event: ev, OnlyEndpointID: e.ID})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"event_id": id, "type": ev.Type, "endpoint_id": e.ID})
+	c.JSON(http.StatusAccepted, gin.H{"event_id": acc.ID, "type": ev.Type, "endpoint_id": e.ID})
 }
 
 // page reads ?cursor= and ?limit=. A cursor is the last ID of the page before, so

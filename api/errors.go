@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -37,7 +38,19 @@ func (s *Server) fail(c *gin.Context, err error) {
 	var verr *models.ValidationError
 	var qerr *quotaError
 	var kerr *models.KeyReusedError
+	var rej *hookRejection
+	var deep *ingest.DepthError
+	var budget *ingest.BudgetError
 	switch {
+	case errors.As(err, &rej):
+		writeError(c, rej.status, rej.code, rej.message)
+	case errors.As(err, &deep):
+		// Only /hooks takes in events with a parent: hookflow's own deliveries.
+		writeError(c, http.StatusBadRequest, "chain_limit", fmt.Sprintf(
+			"this request comes from an event chain at depth %d, the limit is %d; an endpoint or webhook step probably points back at this source", deep.Depth-1, deep.Limit))
+	case errors.As(err, &budget):
+		writeError(c, http.StatusBadRequest, "chain_limit", fmt.Sprintf(
+			"event %s has caused %d events, the limit of one chain (HOOKFLOW_MAX_CHAIN_EVENTS); an endpoint or webhook step probably points back at this source", budget.RootID, budget.Limit))
 	case errors.As(err, &qerr):
 		writeError(c, http.StatusConflict, "quota_exceeded", qerr.Error())
 	case errors.As(err, &kerr):

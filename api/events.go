@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/models"
 )
@@ -33,16 +34,9 @@ type eventDetail struct {
 	Runs       []models.Run      `json:"runs"`
 }
 
-// DedupKey is what makes two sends the same event: the caller's own event id, else
-// its Idempotency-Key, else nothing (hookflow's fresh id).
-func DedupKey(externalID, idempotencyKey, eventID string) string {
-	switch {
-	case externalID != "":
-		return "id:" + externalID
-	case idempotencyKey != "":
-		return "key:" + idempotencyKey
-	}
-	return "evt:" + eventID
+// acceptedBody is the 202 answer for an event taken in.
+func acceptedBody(acc ingest.Accepted) eventAccepted {
+	return eventAccepted{ID: acc.ID, Type: acc.Type, ExternalID: acc.ExternalID, Duplicate: acc.Duplicate}
 }
 
 // createEvent accepts an event. The answer is 202 only after the event's workflow has
@@ -52,66 +46,62 @@ func (s *Server) createEvent(c *gin.Context) {
 	if !s.bindJSON(c, &req, s.cfg.MaxEventBytes) {
 		return
 	}
-	if err := models.ValidateEventType("type", req.Type); err != nil {
+	ev, err := s.apiEvent(req, workspace(c), c.GetHeader("Idempotency-Key"))
+	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	acc, err := s.intake.Take(c.Request.Context(), ingest.Request{Event: ev, Ingress: metrics.IngressAPI, Source: metrics.IngressAPI})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, acceptedBody(acc))
+}
+
+// apiEvent validates a POST /v1/events and builds its event, keyed by the caller's
+// id or Idempotency-Key (idem) when it gives one.
+func (s *Server) apiEvent(req eventRequest, ws, idem string) (models.Event, error) {
+	if err := models.ValidateEventType("type", req.Type); err != nil {
+		return models.Event{}, err
 	}
 	if err := validateKey("id", req.ID); err != nil {
-		s.fail(c, err)
-		return
+		return models.Event{}, err
 	}
-	idem := c.GetHeader("Idempotency-Key")
 	if err := validateKey("Idempotency-Key", idem); err != nil {
-		s.fail(c, err)
-		return
+		return models.Event{}, err
 	}
-	data := bytes.TrimSpace(req.Data)
-	switch {
-	case len(data) == 0 || bytes.Equal(data, []byte("null")):
-		data = []byte("{}")
-	case data[0] != '{':
-		s.fail(c, models.Invalid("data", "must be a JSON object"))
-		return
+	data, err := eventData(req.Data)
+	if err != nil {
+		return models.Event{}, err
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, data); err != nil {
-		s.fail(c, models.Invalid("data", "is not valid JSON: %v", err))
-		return
-	}
-
-	ws := workspace(c)
 	ev := models.Event{
 		ID:             ids.New(ids.Event),
 		WorkspaceID:    ws,
 		Type:           req.Type,
 		ExternalID:     req.ID,
 		IdempotencyKey: idem,
-		Data:           compact.Bytes(),
+		Data:           data,
 		CreatedAt:      s.cfg.Now(),
 	}
-	ev.DedupKey = DedupKey(ev.ExternalID, ev.IdempotencyKey, ev.ID)
+	ev.DedupKey = ingest.APIKey(ev.ExternalID, ev.IdempotencyKey, ev.ID)
+	return ev, nil
+}
 
-	// Temporal forgets workflow IDs after the namespace's retention; the store does not.
-	if ev.ExternalID != "" || ev.IdempotencyKey != "" {
-		prior, err := s.store.EventByDedupKey(c.Request.Context(), ws, ev.DedupKey)
-		switch {
-		case err == nil:
-			c.JSON(http.StatusAccepted, eventAccepted{ID: prior.ID, Type: prior.Type, ExternalID: prior.ExternalID, Duplicate: true})
-			return
-		case !errors.Is(err, models.ErrNotFound):
-			s.fail(c, errors.Join(models.ErrUnavailable, err))
-			return
-		}
+// eventData is an event's data compacted: a JSON object, {} when absent or null.
+func eventData(raw json.RawMessage) ([]byte, error) {
+	data := bytes.TrimSpace(raw)
+	switch {
+	case len(data) == 0 || bytes.Equal(data, []byte("null")):
+		data = []byte("{}")
+	case data[0] != '{':
+		return nil, models.Invalid("data", "must be a JSON object")
 	}
-	id, dup, err := s.engine.StartEvent(c.Request.Context(), ev, "")
-	if err != nil {
-		s.fail(c, err)
-		return
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, models.Invalid("data", "is not valid JSON: %v", err)
 	}
-	if !dup {
-		s.cfg.Metrics.EventAccepted(metrics.IngressAPI, metrics.IngressAPI, ev.Type)
-	}
-	c.JSON(http.StatusAccepted, eventAccepted{ID: id, Type: ev.Type, ExternalID: ev.ExternalID, Duplicate: dup})
+	return compact.Bytes(), nil
 }
 
 func validateKey(field, v string) error {
