@@ -101,15 +101,7 @@ func applyAutomation(a *models.Automation, req automationRequest) {
 }
 
 func (s *Server) loadAutomation(c *gin.Context) (*models.Automation, bool) {
-	a, err := s.autos.GetAutomation(c.Request.Context(), workspace(c), c.Param("id"))
-	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("automation", c.Param("id"))
-		}
-		s.fail(c, err)
-		return nil, false
-	}
-	return a, true
+	return loadOne(s, c, "automation", s.autos.GetAutomation)
 }
 
 func (s *Server) getAutomation(c *gin.Context) {
@@ -119,19 +111,7 @@ func (s *Server) getAutomation(c *gin.Context) {
 }
 
 func (s *Server) listAutomations(c *gin.Context) {
-	page, ok := s.page(c, ids.Automation)
-	if !ok {
-		return
-	}
-	as, next, err := s.autos.ListAutomations(c.Request.Context(), workspace(c), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if as == nil {
-		as = []models.Automation{}
-	}
-	c.JSON(http.StatusOK, listResponse(as, next))
+	listPage(s, c, ids.Automation, s.autos.ListAutomations)
 }
 
 // updateAutomation serves PUT (every field required) and PATCH (only those given).
@@ -164,14 +144,7 @@ func (s *Server) updateAutomation(c *gin.Context) {
 }
 
 func (s *Server) deleteAutomation(c *gin.Context) {
-	if err := s.autos.DeleteAutomation(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("automation", c.Param("id"))
-		}
-		s.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(s, c, "automation", s.autos.DeleteAutomation)
 }
 
 type testRequest struct {
@@ -247,31 +220,13 @@ func (s *Server) listAutomationRuns(c *gin.Context) {
 	if _, ok := s.loadAutomation(c); !ok {
 		return
 	}
-	page, ok := s.page(c, ids.Run)
-	if !ok {
-		return
-	}
-	runs, next, err := s.autos.ListRuns(c.Request.Context(), workspace(c), c.Param("id"), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if runs == nil {
-		runs = []models.Run{}
-	}
-	c.JSON(http.StatusOK, listResponse(runs, next))
+	listPage(s, c, ids.Run, func(ctx context.Context, ws string, page models.Page) ([]models.Run, string, error) {
+		return s.autos.ListRuns(ctx, ws, c.Param("id"), page)
+	})
 }
 
 func (s *Server) loadRun(c *gin.Context) (*models.Run, bool) {
-	r, err := s.autos.GetRun(c.Request.Context(), workspace(c), c.Param("id"))
-	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("run", c.Param("id"))
-		}
-		s.fail(c, err)
-		return nil, false
-	}
-	return r, true
+	return loadOne(s, c, "run", s.autos.GetRun)
 }
 
 func (s *Server) getRun(c *gin.Context) {

@@ -166,31 +166,11 @@ func (s *Server) createEndpoint(c *gin.Context) {
 }
 
 func (s *Server) listEndpoints(c *gin.Context) {
-	page, ok := s.page(c, ids.Endpoint)
-	if !ok {
-		return
-	}
-	eps, next, err := s.store.ListEndpoints(c.Request.Context(), workspace(c), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if eps == nil {
-		eps = []models.Endpoint{}
-	}
-	c.JSON(http.StatusOK, listResponse(eps, next))
+	listPage(s, c, ids.Endpoint, s.store.ListEndpoints)
 }
 
 func (s *Server) loadEndpoint(c *gin.Context) (*models.Endpoint, bool) {
-	e, err := s.store.GetEndpoint(c.Request.Context(), workspace(c), c.Param("id"))
-	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("endpoint", c.Param("id"))
-		}
-		s.fail(c, err)
-		return nil, false
-	}
-	return e, true
+	return loadOne(s, c, "endpoint", s.store.GetEndpoint)
 }
 
 func (s *Server) getEndpoint(c *gin.Context) {
@@ -221,14 +201,7 @@ func (s *Server) patchEndpoint(c *gin.Context) {
 }
 
 func (s *Server) deleteEndpoint(c *gin.Context) {
-	if err := s.store.DeleteEndpoint(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("endpoint", c.Param("id"))
-		}
-		s.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(s, c, "endpoint", s.store.DeleteEndpoint)
 }
 
 func (s *Server) getEndpointSecret(c *gin.Context) {

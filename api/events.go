@@ -120,19 +120,7 @@ func validateKey(field, v string) error {
 }
 
 func (s *Server) listEvents(c *gin.Context) {
-	page, ok := s.page(c, ids.Event)
-	if !ok {
-		return
-	}
-	evs, next, err := s.store.ListEvents(c.Request.Context(), workspace(c), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if evs == nil {
-		evs = []models.Event{}
-	}
-	c.JSON(http.StatusOK, listResponse(evs, next))
+	listPage(s, c, ids.Event, s.store.ListEvents)
 }
 
 func (s *Server) getEvent(c *gin.Context) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -171,15 +170,7 @@ func (s *Server) createSource(c *gin.Context) {
 }
 
 func (s *Server) loadSource(c *gin.Context) (*models.Source, bool) {
-	src, err := s.sources.GetSource(c.Request.Context(), workspace(c), c.Param("id"))
-	if err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("source", c.Param("id"))
-		}
-		s.fail(c, err)
-		return nil, false
-	}
-	return src, true
+	return loadOne(s, c, "source", s.sources.GetSource)
 }
 
 func (s *Server) getSource(c *gin.Context) {
@@ -228,14 +219,7 @@ func (s *Server) patchSource(c *gin.Context) {
 }
 
 func (s *Server) deleteSource(c *gin.Context) {
-	if err := s.sources.DeleteSource(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
-		if errors.Is(err, models.ErrNotFound) {
-			err = notFound("source", c.Param("id"))
-		}
-		s.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(s, c, "source", s.sources.DeleteSource)
 }
 
 // rotateSourceSecret sets a new secret (given, or made); the previous one is still

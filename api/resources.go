@@ -1,0 +1,57 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+// loadOne reads the caller's workspace's resource named by the :id parameter; one
+// that is missing (or another workspace's) is a 404 naming kind. On false the
+// answer has been written.
+func loadOne[T any](s *Server, c *gin.Context, kind string, get func(ctx context.Context, workspaceID, id string) (*T, error)) (*T, bool) {
+	v, err := get(c.Request.Context(), workspace(c), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound(kind, c.Param("id"))
+		}
+		s.fail(c, err)
+		return nil, false
+	}
+	return v, true
+}
+
+// listPage answers one page of the caller's workspace's resources whose ids start
+// with prefix: `{"data": [...], "next_cursor": ...}`, data never null.
+func listPage[T any](s *Server, c *gin.Context, prefix string, list func(ctx context.Context, workspaceID string, page models.Page) ([]T, string, error)) {
+	page, ok := s.page(c, prefix)
+	if !ok {
+		return
+	}
+	items, next, err := list(c.Request.Context(), workspace(c), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if items == nil {
+		items = []T{}
+	}
+	c.JSON(http.StatusOK, listResponse(items, next))
+}
+
+// deleteOne deletes the caller's workspace's resource named by :id: 204, or a 404
+// naming kind.
+func deleteOne(s *Server, c *gin.Context, kind string, del func(ctx context.Context, workspaceID, id string) error) {
+	if err := del(c.Request.Context(), workspace(c), c.Param("id")); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			err = notFound(kind, c.Param("id"))
+		}
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
