@@ -178,12 +178,14 @@ func localOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// deliverOptions: one attempt may take the 15 s HTTP timeout plus bookkeeping. The
-// schedule itself is applied by the activity through NextRetryDelay, and the activity
-// decides when to stop, so the policy has no attempt limit; its intervals only apply
-// when an attempt never reported back (a worker that died mid-request, noticed by
-// the heartbeat timeout: a long attempt heartbeats).
-func deliverOptions(ctx workflow.Context) workflow.Context {
+// retriedOptions are the regular activities that make attempts: a delivery
+// (deliverOptions) or an automation step (stepOptions). One attempt may take the
+// 15 s HTTP timeout plus bookkeeping. The activity applies the schedule itself
+// through NextRetryDelay and decides when to stop (failing with finalType), so the
+// policy has no attempt limit; its intervals only apply when an attempt never
+// reported back (a worker that died mid-request, noticed by the heartbeat timeout:
+// a long attempt heartbeats).
+func retriedOptions(ctx workflow.Context, finalType string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: stepTimeout,
 		HeartbeatTimeout:    activities.HeartbeatTimeout,
@@ -191,25 +193,17 @@ func deliverOptions(ctx workflow.Context) workflow.Context {
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{ErrTypeDeliveryFinal},
+			NonRetryableErrorTypes: []string{finalType},
 		},
 	})
 }
 
-// stepOptions: the activity applies each action's own schedule through
-// NextRetryDelay and decides when to give up; the policy only covers attempts that
-// never reported back (a worker that died mid-step).
+func deliverOptions(ctx workflow.Context) workflow.Context {
+	return retriedOptions(ctx, ErrTypeDeliveryFinal)
+}
+
 func stepOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: stepTimeout,
-		HeartbeatTimeout:    activities.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{ErrTypeStepFailed},
-		},
-	})
+	return retriedOptions(ctx, ErrTypeStepFailed)
 }
 
 // firstAttemptOptions: a delivery's or a step's first attempt runs once as a local
