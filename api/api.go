@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
@@ -24,13 +25,10 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 
-	CreateWorkspaceWithKey(ctx context.Context, w *models.Workspace, k *models.APIKey) error
+	// Store serves the key and workspace use cases.
+	apikeys.Store
 	GetWorkspace(ctx context.Context, id string) (*models.Workspace, error)
 	ListWorkspaces(ctx context.Context, page models.Page) ([]models.Workspace, string, error)
-	CreateAPIKey(ctx context.Context, k *models.APIKey) error
-	APIKeyByHash(ctx context.Context, hash string) (*models.APIKey, error)
-	ListAPIKeys(ctx context.Context, workspaceID string) ([]models.APIKey, error)
-	RevokeAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error
 	CountActiveAPIKeys(ctx context.Context, workspaceID string) (int64, error)
 
 	CreateEndpoint(ctx context.Context, e *models.Endpoint) error
@@ -117,14 +115,13 @@ type Server struct {
 	sources SourceStore
 	engine  Engine
 	intake  *ingest.Intake
+	keys    *apikeys.Keys
 	guard   *netguard.Guard
 	rules   *rules.Env
 	logger  *slog.Logger
 	cfg     Config
 	inbox   *inbox
 	router  *gin.Engine
-	// adminHash is HashKey(cfg.AdminKey), or empty without an admin key.
-	adminHash string
 }
 
 // DefaultMaxEventBytes is the default body limit for events.
@@ -155,10 +152,8 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 		cfg.KnownAction = func(string) bool { return false }
 	}
 	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg,
-		intake: ingest.New(store, engine, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics})}
-	if cfg.AdminKey != "" {
-		s.adminHash = HashKey(cfg.AdminKey)
-	}
+		intake: ingest.New(store, engine, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics}),
+		keys:   apikeys.New(store, apikeys.Config{AdminKey: cfg.AdminKey, Now: cfg.Now})}
 	if cfg.DevInbox {
 		s.inbox = newInbox(500)
 	}

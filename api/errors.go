@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/models"
 )
@@ -51,6 +52,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case errors.As(err, &budget):
 		writeError(c, http.StatusBadRequest, "chain_limit", fmt.Sprintf(
 			"event %s has caused %d events, the limit of one chain (HOOKFLOW_MAX_CHAIN_EVENTS); an endpoint or webhook step probably points back at this source", budget.RootID, budget.Limit))
+	case errors.Is(err, apikeys.ErrOtherWorkspace):
+		writeError(c, http.StatusForbidden, "forbidden", errOperatorOnly)
 	case errors.As(err, &qerr):
 		writeError(c, http.StatusConflict, "quota_exceeded", qerr.Error())
 	case errors.As(err, &kerr):

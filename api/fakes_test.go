@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -32,20 +34,33 @@ type fakeStore struct {
 	sources     map[string]models.Source
 	automations map[string]models.Automation
 	budget      map[string]int
-	// down makes every lookup fail as an unreachable database does.
-	down bool
+	// keys are the API keys by hash; testKey is one of them.
+	keys       map[string]models.APIKey
+	workspaces map[string]models.Workspace
+	// down makes every lookup but the API key's fail as an unreachable database
+	// does; keysDown fails the API key's and the key writes.
+	down, keysDown bool
 }
 
 func newFakeStore() *fakeStore {
+	h := apikeys.Hash(testKey)
 	return &fakeStore{events: map[string]models.Event{}, sources: map[string]models.Source{},
-		automations: map[string]models.Automation{}, budget: map[string]int{}}
+		automations: map[string]models.Automation{}, budget: map[string]int{},
+		keys: map[string]models.APIKey{h: {ID: "key_1", WorkspaceID: testWS, Hash: h}}, workspaces: map[string]models.Workspace{}}
 }
 
 func (f *fakeStore) APIKeyByHash(_ context.Context, hash string) (*models.APIKey, error) {
-	if hash != HashKey(testKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keysDown {
+		// As the store answers when the database does not.
+		return nil, fmt.Errorf("api key: %w: %w", models.ErrUnavailable, errOutage)
+	}
+	k, ok := f.keys[hash]
+	if !ok {
 		return nil, models.ErrNotFound
 	}
-	return &models.APIKey{ID: "key_1", WorkspaceID: testWS, Hash: hash}, nil
+	return &k, nil
 }
 
 func (f *fakeStore) EventByDedupKey(_ context.Context, ws, key string) (*models.Event, error) {
@@ -124,15 +139,28 @@ func fakeServer(st *fakeStore, eng *fakeEngine) http.Handler {
 // call sends one request with the test key and returns the status and body.
 func call(t *testing.T, h http.Handler, method, path, body string, header map[string]string) (int, string) {
 	t.Helper()
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	r.Header.Set("Authorization", "Bearer "+testKey)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
+	r := httpRequest(method, path, body, "Bearer "+testKey)
 	for k, v := range header {
 		r.Header.Set(k, v)
 	}
+	w := serve(h, r)
+	return w.Code, w.Body.String()
+}
+
+// httpRequest is a request with the Authorization header auth (none when empty).
+func httpRequest(method, path, body, auth string) *http.Request {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
+	return w
 }

@@ -57,23 +57,31 @@ func (s *Server) apiKeyQuota() quota {
 }
 
 // withinQuota reports whether the caller's workspace may create one more of q's
-// resource, answering the refusal itself. It counts and then the caller inserts,
+// resource, answering the refusal itself.
+func (s *Server) withinQuota(c *gin.Context, q quota) bool {
+	if err := s.checkQuota(c.Request.Context(), workspace(c), q); err != nil {
+		s.fail(c, err)
+		return false
+	}
+	return true
+}
+
+// checkQuota is nil when workspaceID may create one more of q's resource, else a
+// *quotaError (or the count's error). It counts and then the caller inserts,
 // without a lock between: concurrent creates of one workspace can each pass at
 // limit-1 and overshoot by as many as run at once. That is bounded by the
 // workspace's rate limit and harmless (the quota keeps tables from growing without
 // bound, not exact to the row), and it keeps every create a single insert.
-func (s *Server) withinQuota(c *gin.Context, q quota) bool {
+func (s *Server) checkQuota(ctx context.Context, workspaceID string, q quota) error {
 	if q.limit <= 0 {
-		return true
+		return nil
 	}
-	have, err := q.count(c.Request.Context(), workspace(c))
+	have, err := q.count(ctx, workspaceID)
 	if err != nil {
-		s.fail(c, err)
-		return false
+		return err
 	}
 	if have >= int64(q.limit) {
-		s.fail(c, &quotaError{Noun: q.noun, Env: q.env, Undo: q.undo, Have: have, Limit: q.limit})
-		return false
+		return &quotaError{Noun: q.noun, Env: q.env, Undo: q.undo, Have: have, Limit: q.limit}
 	}
-	return true
+	return nil
 }

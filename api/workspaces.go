@@ -3,10 +3,10 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/models"
 )
@@ -19,18 +19,13 @@ func (s *Server) authenticateAdmin() gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		hash := HashKey(key)
-		if s.isAdmin(hash) {
-			c.Next()
-			return
-		}
-		_, err := s.store.APIKeyByHash(c.Request.Context(), hash)
-		switch {
+		switch err := s.keys.AuthenticateAdmin(c.Request.Context(), key); {
 		case err == nil:
+			c.Next()
+		case errors.Is(err, apikeys.ErrWorkspaceKey):
 			writeError(c, http.StatusForbidden, "forbidden", s.operatorOnlyMessage())
-		case errors.Is(err, models.ErrNotFound):
-			c.Header("WWW-Authenticate", `Bearer realm="hookflow", error="invalid_token"`)
-			writeError(c, http.StatusUnauthorized, "unauthorized", "this route takes the operator's admin key (HOOKFLOW_ADMIN_KEY), and that is not it")
+		case errors.Is(err, apikeys.ErrInvalidKey):
+			invalidKey(c, "this route takes the operator's admin key (HOOKFLOW_ADMIN_KEY), and that is not it")
 		default:
 			s.fail(c, err)
 		}
@@ -39,7 +34,7 @@ func (s *Server) authenticateAdmin() gin.HandlerFunc {
 
 // operatorOnlyMessage tells a workspace key where workspaces come from on this server.
 func (s *Server) operatorOnlyMessage() string {
-	if s.adminHash == "" {
+	if !s.keys.HasAdmin() {
 		return "workspaces are made by the operator; this server has no admin API (HOOKFLOW_ADMIN_KEY is not set), so the operator runs `hookflow workspace create`"
 	}
 	return errOperatorOnly
@@ -47,7 +42,7 @@ func (s *Server) operatorOnlyMessage() string {
 
 type createWorkspaceRequest struct {
 	Name string `json:"name"`
-	// KeyName names the first key (default "first key").
+	// KeyName names the first key (default apikeys.DefaultKeyName).
 	KeyName string `json:"key_name"`
 }
 
@@ -64,32 +59,14 @@ func (s *Server) createWorkspace(c *gin.Context) {
 	if !s.bindJSON(c, &req, 16<<10) {
 		return
 	}
-	if strings.TrimSpace(req.Name) == "" {
-		s.fail(c, models.Invalid("name", "is required"))
-		return
-	}
-	if err := models.ValidateText("name", req.Name, 200); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := models.ValidateText("key_name", req.KeyName, 200); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if req.KeyName == "" {
-		req.KeyName = "first key"
-	}
-	ws, k, key, err := NewWorkspace(req.Name, req.KeyName, s.cfg.Now())
+	ctx := c.Request.Context()
+	nw, err := s.keys.CreateWorkspace(ctx, req.Name, req.KeyName)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := s.store.CreateWorkspaceWithKey(c.Request.Context(), ws, k); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.logger.InfoContext(c.Request.Context(), "workspace created", "workspace_id", ws.ID, "key_id", k.ID)
-	c.JSON(http.StatusCreated, workspaceCreated{Workspace: *ws, APIKey: *k, Key: key})
+	s.logger.InfoContext(ctx, "workspace created", "workspace_id", nw.Workspace.ID, "key_id", nw.Record.ID)
+	c.JSON(http.StatusCreated, workspaceCreated{Workspace: *nw.Workspace, APIKey: *nw.Record, Key: nw.Key})
 }
 
 func (s *Server) listWorkspaces(c *gin.Context) {

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/devstack"
 	"github.com/hookflow/hookflow/workflows"
@@ -157,7 +157,7 @@ func devAPIKey(cfg *config.Config) (key, file string, err error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), path, nil
 	}
-	if key, err = api.GenerateKey(); err != nil {
+	if key, err = apikeys.Generate(); err != nil {
 		return "", "", err
 	}
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/models"
 )
@@ -26,11 +26,11 @@ func TestRateLimits(t *testing.T) {
 	// Made in the store and by the operator: neither spends the workspace's tokens.
 	keys := []string{s.key}
 	for i := range 3 {
-		key, err := api.GenerateKey()
+		key, err := apikeys.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.store.CreateAPIKey(context.Background(), api.NewAPIKey(models.DefaultWorkspaceID, fmt.Sprint("k", i), key, time.Now())); err != nil {
+		if err := s.store.CreateAPIKey(context.Background(), apikeys.Record(models.DefaultWorkspaceID, fmt.Sprint("k", i), key, time.Now())); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, key)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookflow/hookflow/activities"
 	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/logctx"
@@ -122,7 +123,7 @@ func ensureAPIKey(ctx context.Context, st *store.Store, key string) error {
 	if key == "" {
 		return nil
 	}
-	k := api.NewAPIKey(models.DefaultWorkspaceID, "HOOKFLOW_API_KEY", key, time.Now().UTC())
+	k := apikeys.Record(models.DefaultWorkspaceID, "HOOKFLOW_API_KEY", key, time.Now().UTC())
 	if err := st.EnsureAPIKey(ctx, k); err != nil {
 		return fmt.Errorf("register HOOKFLOW_API_KEY: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookflow/hookflow/api"
+	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/models"
@@ -53,7 +53,7 @@ func cmdWorkspace(ctx context.Context, args []string, stdout, stderr io.Writer, 
 func cmdWorkspaceCreate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("workspace create", flag.ContinueOnError)
 	name := fs.String("name", "", "the workspace's name (required)")
-	keyName := fs.String("key-name", "first key", "the name of its first API key")
+	keyName := fs.String("key-name", apikeys.DefaultKeyName, "the name of its first API key")
 	if err := parseFlags(fs, args, stdout, helpWorkspace); err != nil {
 		return err
 	}
@@ -71,15 +71,12 @@ func cmdWorkspaceCreate(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	defer st.Close()
-	ws, k, key, err := api.NewWorkspace(*name, *keyName, time.Now().UTC().Truncate(time.Microsecond))
+	nw, err := apikeys.New(st, apikeys.Config{}).CreateWorkspace(ctx, *name, *keyName)
 	if err != nil {
 		return err
 	}
-	if err := st.CreateWorkspaceWithKey(ctx, ws, k); err != nil {
-		return err
-	}
 	// The key last and alone on its line, for `| tail -n 1`.
-	fmt.Fprintf(stdout, "created workspace %s %q\napi key %s (shown only now; keep it safe):\n%s\n", ws.ID, ws.Name, k.ID, key)
+	fmt.Fprintf(stdout, "created workspace %s %q\napi key %s (shown only now; keep it safe):\n%s\n", nw.Workspace.ID, nw.Workspace.Name, nw.Record.ID, nw.Key)
 	return nil
 }
 
