@@ -244,6 +244,7 @@ func (s *Server) workspaceRoutes(v1 *gin.RouterGroup) {
 	v1.PUT("/automations/:id", s.updateAutomation)
 	v1.PATCH("/automations/:id", s.updateAutomation)
 	v1.DELETE("/automations/:id", s.deleteAutomation)
+	v1.GET("/automations/:id/secret", s.getAutomationSecret)
 	v1.POST("/automations/:id/test", s.testAutomation)
 	v1.GET("/automations/:id/runs", s.listAutomationRuns)
 	v1.GET("/runs/:id", s.getRun)

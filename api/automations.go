@@ -32,6 +32,22 @@ type AutomationStore interface {
 	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
 }
 
+// automationView is an automation as the API shows it. Its signing secret is
+// shown once, in the create answer, and then only through GET
+// /v1/automations/{id}/secret, as endpoints' secrets are: in every GET and list it
+// would reach every log, screen and client cache that shows an automation.
+type automationView struct {
+	models.Automation
+	// SigningSecret shadows the embedded field (encoding/json takes the shallower
+	// of two fields with one name), so the secret shows only when set here.
+	SigningSecret string `json:"signing_secret,omitempty"`
+}
+
+// viewAutomation is a without its secret.
+func viewAutomation(a models.Automation) automationView {
+	return automationView{Automation: a}
+}
+
 type automationRequest struct {
 	Name    *string         `json:"name"`
 	Enabled *bool           `json:"enabled"`
@@ -82,7 +98,7 @@ func (s *Server) createAutomation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, a)
+	c.JSON(http.StatusCreated, automationView{Automation: *a, SigningSecret: a.SigningSecret})
 }
 
 func applyAutomation(a *models.Automation, req automationRequest) {
@@ -106,12 +122,20 @@ func (s *Server) loadAutomation(c *gin.Context) (*models.Automation, bool) {
 
 func (s *Server) getAutomation(c *gin.Context) {
 	if a, ok := s.loadAutomation(c); ok {
-		c.JSON(http.StatusOK, a)
+		c.JSON(http.StatusOK, viewAutomation(*a))
+	}
+}
+
+// getAutomationSecret shows the secret that signs the automation's webhook.post
+// steps (those without their own params.secret).
+func (s *Server) getAutomationSecret(c *gin.Context) {
+	if a, ok := s.loadAutomation(c); ok {
+		c.JSON(http.StatusOK, gin.H{"secret": a.SigningSecret})
 	}
 }
 
 func (s *Server) listAutomations(c *gin.Context) {
-	listPage(s, c, ids.Automation, s.autos.ListAutomations)
+	listViews(s, c, ids.Automation, s.autos.ListAutomations, viewAutomation)
 }
 
 // updateAutomation serves PUT (every field required) and PATCH (only those given).
@@ -140,7 +164,7 @@ func (s *Server) updateAutomation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, a)
+	c.JSON(http.StatusOK, viewAutomation(*a))
 }
 
 func (s *Server) deleteAutomation(c *gin.Context) {

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/hookflow/hookflow/models"
@@ -44,5 +46,74 @@ func TestAutomationDryRunMatches(t *testing.T) {
 				t.Errorf("got matched %v, want %v (%s)", got.Matched, tt.want, body)
 			}
 		})
+	}
+}
+
+func (f *fakeStore) CreateAutomation(_ context.Context, a *models.Automation) error {
+	f.automations[a.ID] = *a
+	return nil
+}
+
+func (f *fakeStore) CountAutomations(context.Context, string) (int64, error) {
+	return int64(len(f.automations)), nil
+}
+
+func (f *fakeStore) UpdateAutomation(_ context.Context, a *models.Automation) error {
+	f.automations[a.ID] = *a
+	return nil
+}
+
+func (f *fakeStore) ListAutomations(_ context.Context, ws string, _ models.Page) ([]models.Automation, string, error) {
+	var out []models.Automation
+	for _, a := range f.automations {
+		if a.WorkspaceID == ws {
+			out = append(out, a)
+		}
+	}
+	return out, "", nil
+}
+
+// TestAutomationSecretShownOnce: as with endpoints, the signing secret is in the
+// create answer and behind /secret only; GET, list, PUT and PATCH leave it out,
+// and an update keeps it.
+func TestAutomationSecretShownOnce(t *testing.T) {
+	st := newFakeStore()
+	h := fakeServer(st, &fakeEngine{})
+	const def = `{"name":"n","trigger":{"event_type":"review.created"},"steps":[{"id":"s","action":"slack.post","params":{"webhook_url":"https://hooks.slack.test/x","text":"hi"}}]}`
+	code, body := call(t, h, http.MethodPost, "/v1/automations", def, nil)
+	if code != http.StatusCreated {
+		t.Fatalf("create: got %d %s", code, body)
+	}
+	var created struct {
+		ID            string `json:"id"`
+		SigningSecret string `json:"signing_secret"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(created.SigningSecret, "whsec_") {
+		t.Fatalf("create answer holds signing_secret %q, want whsec_…", created.SigningSecret)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/automations/" + created.ID, ""},
+		{http.MethodGet, "/v1/automations", ""},
+		{http.MethodPatch, "/v1/automations/" + created.ID, `{"name":"renamed"}`},
+		{http.MethodPut, "/v1/automations/" + created.ID, def},
+	} {
+		code, body := call(t, h, r.method, r.path, r.body, nil)
+		if code != http.StatusOK || !strings.Contains(body, created.ID) {
+			t.Fatalf("%s %s: got %d %s", r.method, r.path, code, body)
+		}
+		if strings.Contains(body, "signing_secret") || strings.Contains(body, created.SigningSecret) {
+			t.Errorf("%s %s shows the signing secret: %s", r.method, r.path, body)
+		}
+	}
+	code, body = call(t, h, http.MethodGet, "/v1/automations/"+created.ID+"/secret", "", nil)
+	var got struct{ Secret string }
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusOK || got.Secret != created.SigningSecret {
+		t.Errorf("GET /secret: got %d %s, want the secret of the create answer", code, body)
+	}
+	if code, body := call(t, h, http.MethodGet, "/v1/automations/auto_other/secret", "", nil); code != http.StatusNotFound {
+		t.Errorf("GET /secret of an unknown automation: got %d %s, want 404", code, body)
 	}
 }

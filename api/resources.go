@@ -28,6 +28,12 @@ func loadOne[T any](s *Server, c *gin.Context, kind string, get func(ctx context
 // listPage answers one page of the caller's workspace's resources whose ids start
 // with prefix: `{"data": [...], "next_cursor": ...}`, data never null.
 func listPage[T any](s *Server, c *gin.Context, prefix string, list func(ctx context.Context, workspaceID string, page models.Page) ([]T, string, error)) {
+	listViews(s, c, prefix, list, func(v T) T { return v })
+}
+
+// listViews is listPage for resources the API shows as view makes them (a URL
+// added, a secret left out).
+func listViews[T, V any](s *Server, c *gin.Context, prefix string, list func(ctx context.Context, workspaceID string, page models.Page) ([]T, string, error), view func(T) V) {
 	page, ok := s.page(c, prefix)
 	if !ok {
 		return
@@ -37,10 +43,11 @@ func listPage[T any](s *Server, c *gin.Context, prefix string, list func(ctx con
 		s.fail(c, err)
 		return
 	}
-	if items == nil {
-		items = []T{}
+	out := make([]V, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it))
 	}
-	c.JSON(http.StatusOK, listResponse(items, next))
+	c.JSON(http.StatusOK, listResponse(out, next))
 }
 
 // deleteOne deletes the caller's workspace's resource named by :id: 204, or a 404

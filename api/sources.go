@@ -180,20 +180,9 @@ func (s *Server) getSource(c *gin.Context) {
 }
 
 func (s *Server) listSources(c *gin.Context) {
-	page, ok := s.page(c, ids.Source)
-	if !ok {
-		return
-	}
-	srcs, next, err := s.sources.ListSources(c.Request.Context(), workspace(c), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	out := make([]sourceResponse, 0, len(srcs))
-	for _, src := range srcs {
-		out = append(out, sourceResponse{Source: src, URL: s.sourceURL(src.ID)})
-	}
-	c.JSON(http.StatusOK, listResponse(out, next))
+	listViews(s, c, ids.Source, s.sources.ListSources, func(src models.Source) sourceResponse {
+		return sourceResponse{Source: src, URL: s.sourceURL(src.ID)}
+	})
 }
 
 func (s *Server) patchSource(c *gin.Context) {
