@@ -27,7 +27,7 @@ type Store interface {
 	DisableEndpoint(ctx context.Context, workspaceID, id, reason string, at time.Time) error
 	SetEndpointHealth(ctx context.Context, workspaceID, id string, ok bool, at time.Time) (*time.Time, error)
 	EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]models.Delivery, error)
-	GetDeliveryByID(ctx context.Context, id string) (*models.Delivery, error)
+	GetDeliveryAnyWorkspace(ctx context.Context, id string) (*models.Delivery, error)
 	RecordAttempt(ctx context.Context, deliveryID string, a *models.Attempt, status models.DeliveryStatus, next *time.Time) error
 	SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error
 	ReserveSendSlot(ctx context.Context, endpointID string, interval, maxWait time.Duration, now time.Time) (time.Duration, bool, error)

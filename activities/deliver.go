@@ -141,7 +141,7 @@ func (a *Activities) target(ctx context.Context, deliveryID string) (*models.Del
 	if d, ep, ok := a.handoffs.take(ctx, deliveryID); ok {
 		return d, ep, nil
 	}
-	d, err := a.store.GetDeliveryByID(ctx, deliveryID)
+	d, err := a.store.GetDeliveryAnyWorkspace(ctx, deliveryID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			return nil, nil, final("delivery %s does not exist", deliveryID)

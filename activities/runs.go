@@ -22,7 +22,7 @@ type AutomationStore interface {
 	AutomationsForEvent(ctx context.Context, workspaceID, eventType, sourceID string) ([]models.Automation, error)
 	GetAutomationVersion(ctx context.Context, workspaceID, id string, version int) (*models.Automation, error)
 	EnsureRun(ctx context.Context, r *models.Run) (*models.Run, error)
-	GetRunByID(ctx context.Context, id string) (*models.Run, error)
+	GetRunAnyWorkspace(ctx context.Context, id string) (*models.Run, error)
 	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
 	SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error
 }
@@ -124,7 +124,7 @@ type LoadRunResult struct {
 
 // LoadRun reads a run and marks it running.
 func (a *Activities) LoadRun(ctx context.Context, in LoadRunInput) (LoadRunResult, error) {
-	run, err := a.autos.Store.GetRunByID(ctx, in.RunID)
+	run, err := a.autos.Store.GetRunAnyWorkspace(ctx, in.RunID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			return LoadRunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStepFailed, err)
@@ -205,7 +205,7 @@ type RunStepResult struct {
 func (a *Activities) RunStep(ctx context.Context, in RunStepInput) (RunStepResult, error) {
 	defer a.keepAlive(ctx)()
 	attempt := int(activity.GetInfo(ctx).Attempt) + in.BaseAttempts
-	run, err := a.autos.Store.GetRunByID(ctx, in.RunID)
+	run, err := a.autos.Store.GetRunAnyWorkspace(ctx, in.RunID)
 	if err != nil {
 		return RunStepResult{}, fmt.Errorf("load run %s: %w", in.RunID, err)
 	}

@@ -325,8 +325,11 @@ func (s *Store) GetRun(ctx context.Context, workspaceID, id string) (*models.Run
 	return s.runWhere(ctx, "workspace_id = ? AND id = ?", workspaceID, id)
 }
 
-// GetRunByID returns a run by id alone (workers).
-func (s *Store) GetRunByID(ctx context.Context, id string) (*models.Run, error) {
+// GetRunAnyWorkspace returns a run by id alone, whichever workspace it belongs to.
+// Only workers call it: they act on ids from workflow inputs, which carry no
+// workspace (hookflow started the run's workflow, so the id is trusted). Anything
+// a tenant names goes through GetRun, scoped to the caller's workspace.
+func (s *Store) GetRunAnyWorkspace(ctx context.Context, id string) (*models.Run, error) {
 	return s.runWhere(ctx, "id = ?", id)
 }
 

@@ -82,7 +82,7 @@ func TestAutomationsAndRuns(t *testing.T) {
 		if err := s.ResetRun(ctx, "run_1"); err != nil {
 			t.Fatal(err)
 		}
-		r, _ = s.GetRunByID(ctx, "run_1")
+		r, _ = s.GetRunAnyWorkspace(ctx, "run_1")
 		if r.Status != models.RunRunning || r.Steps[0].Status != models.RunSucceeded || r.Steps[1].Status != models.RunPending || r.FinishedAt != nil {
 			t.Errorf("after reset: %+v", r)
 		}

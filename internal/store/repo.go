@@ -372,9 +372,12 @@ func (s *Store) GetDelivery(ctx context.Context, workspaceID, id string) (*model
 	return &d, nil
 }
 
-// GetDeliveryByID returns a delivery by id alone, for workers holding an id from a
-// workflow input.
-func (s *Store) GetDeliveryByID(ctx context.Context, id string) (*models.Delivery, error) {
+// GetDeliveryAnyWorkspace returns a delivery by id alone, whichever workspace it
+// belongs to, without its attempts. Only workers call it: they act on ids from
+// workflow inputs, which carry no workspace (hookflow started the workflow for
+// that delivery, so the id is trusted). Anything a tenant names goes through
+// GetDelivery, scoped to the caller's workspace.
+func (s *Store) GetDeliveryAnyWorkspace(ctx context.Context, id string) (*models.Delivery, error) {
 	var r deliveryRow
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return nil, translate(err, "delivery "+id)

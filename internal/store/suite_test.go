@@ -362,7 +362,7 @@ func TestDeliveriesAndAttempts(t *testing.T) {
 		if err := s.RecordAttempt(ctx, "del_b", fail, models.DeliveryFailed, nil); err != nil {
 			t.Fatal(err)
 		}
-		if b, _ := s.GetDeliveryByID(ctx, "del_b"); b.LastError != "HTTP 400" || b.Status != models.DeliveryFailed {
+		if b, _ := s.GetDeliveryAnyWorkspace(ctx, "del_b"); b.LastError != "HTTP 400" || b.Status != models.DeliveryFailed {
 			t.Errorf("del_b = %+v", b)
 		}
 		if err := s.RecordAttempt(ctx, "del_nope", &models.Attempt{At: t0, Outcome: models.AttemptFailed}, models.DeliveryFailed, nil); !errors.Is(err, models.ErrNotFound) {
