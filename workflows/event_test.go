@@ -30,7 +30,7 @@ type memStore struct {
 	deliveries map[string]*models.Delivery
 	attempts   map[string][]models.Attempt
 	nextSlot   map[string]time.Time
-	loads      atomic.Int32 // GetEndpoint and GetDeliveryByID calls
+	loads      atomic.Int32 // GetEndpoint and GetDeliveryAnyWorkspace calls
 }
 
 func newMemStore(eps ...models.Endpoint) *memStore {
@@ -137,7 +137,7 @@ func (s *memStore) EnsureDeliveries(_ context.Context, ds []models.Delivery) ([]
 	return out, nil
 }
 
-func (s *memStore) GetDeliveryByID(_ context.Context, id string) (*models.Delivery, error) {
+func (s *memStore) GetDeliveryAnyWorkspace(_ context.Context, id string) (*models.Delivery, error) {
 	s.loads.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
