@@ -141,12 +141,7 @@ func (s *Store) CreateAutomation(ctx context.Context, a *models.Automation) erro
 
 // GetAutomation returns the workspace's automation id as it is now.
 func (s *Store) GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error) {
-	var r automationRow
-	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
-		return nil, translate(err, "automation "+id)
-	}
-	a, err := s.toAutomation(r)
-	return &a, err
+	return getScoped(ctx, s, "automation", workspaceID, id, s.toAutomation)
 }
 
 // GetAutomationVersion returns the automation as it was at version, so a run keeps
@@ -173,19 +168,7 @@ func (s *Store) GetAutomationVersion(ctx context.Context, workspaceID, id string
 
 // ListAutomations pages through a workspace's automations by id.
 func (s *Store) ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error) {
-	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r automationRow) string { return r.ID })
-	if err != nil {
-		return nil, "", translate(err, "list automations")
-	}
-	out := make([]models.Automation, 0, len(rows))
-	for _, r := range rows {
-		a, err := s.toAutomation(r)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, a)
-	}
-	return out, next, nil
+	return listScoped(ctx, s, "automations", workspaceID, page, false, func(r automationRow) string { return r.ID }, s.toAutomation)
 }
 
 // UpdateAutomation writes a (its Version already bumped) and records the version.
@@ -195,14 +178,10 @@ func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) erro
 		return err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&automationRow{}).Where("workspace_id = ? AND id = ?", a.WorkspaceID, a.ID).
-			Select("name", "enabled", "trigger_event_type", "trigger_source_id", "trigger_json", "steps_json", "version", "updated_at").
-			Updates(&r)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return gorm.ErrRecordNotFound
+		err := updateScoped(tx, &automationRow{}, &r, a.WorkspaceID, a.ID,
+			"name", "enabled", "trigger_event_type", "trigger_source_id", "trigger_json", "steps_json", "version", "updated_at")
+		if err != nil {
+			return err
 		}
 		return s.saveVersion(tx, a)
 	})
@@ -211,14 +190,7 @@ func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) erro
 
 // DeleteAutomation removes an automation; its runs stay for the record.
 func (s *Store) DeleteAutomation(ctx context.Context, workspaceID, id string) error {
-	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&automationRow{})
-	if res.Error != nil {
-		return translate(res.Error, "delete automation")
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("automation %s: %w", id, models.ErrNotFound)
-	}
-	return nil
+	return deleteScoped(ctx, s, &automationRow{}, "automation", workspaceID, id)
 }
 
 // AutomationsForEvent returns the enabled automations an event of eventType from
@@ -232,15 +204,7 @@ func (s *Store) AutomationsForEvent(ctx context.Context, workspaceID, eventType,
 	if err != nil {
 		return nil, translate(err, "match automations")
 	}
-	out := make([]models.Automation, 0, len(rows))
-	for _, r := range rows {
-		a, err := s.toAutomation(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return convertAll(rows, s.toAutomation)
 }
 
 func toRun(r runRow, steps []runStepRow) models.Run {

@@ -120,29 +120,12 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *models.Endpoint) error {
 
 // GetEndpoint returns the workspace's endpoint id.
 func (s *Store) GetEndpoint(ctx context.Context, workspaceID, id string) (*models.Endpoint, error) {
-	var r endpointRow
-	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
-		return nil, translate(err, "endpoint "+id)
-	}
-	e, err := s.toEndpoint(r)
-	return &e, err
+	return getScoped(ctx, s, "endpoint", workspaceID, id, s.toEndpoint)
 }
 
 // ListEndpoints pages through a workspace's endpoints by id, oldest first.
 func (s *Store) ListEndpoints(ctx context.Context, workspaceID string, page models.Page) ([]models.Endpoint, string, error) {
-	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r endpointRow) string { return r.ID })
-	if err != nil {
-		return nil, "", translate(err, "list endpoints")
-	}
-	out := make([]models.Endpoint, 0, len(rows))
-	for _, r := range rows {
-		e, err := s.toEndpoint(r)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, e)
-	}
-	return out, next, nil
+	return listScoped(ctx, s, "endpoints", workspaceID, page, false, func(r endpointRow) string { return r.ID }, s.toEndpoint)
 }
 
 // UpdateEndpoint writes e's mutable fields.
@@ -151,28 +134,14 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *models.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	res := s.db.WithContext(ctx).Model(&endpointRow{}).Where("workspace_id = ? AND id = ?", e.WorkspaceID, e.ID).
-		Select("url", "description", "event_types", "filter", "enabled", "disabled_reason", "secrets", "failing_since", "rate_limit_per_second", "updated_at").
-		Updates(&r)
-	if res.Error != nil {
-		return translate(res.Error, "update endpoint")
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("endpoint %s: %w", e.ID, models.ErrNotFound)
-	}
-	return nil
+	err = updateScoped(s.db.WithContext(ctx), &endpointRow{}, &r, e.WorkspaceID, e.ID,
+		"url", "description", "event_types", "filter", "enabled", "disabled_reason", "secrets", "failing_since", "rate_limit_per_second", "updated_at")
+	return translate(err, "endpoint "+e.ID)
 }
 
 // DeleteEndpoint removes an endpoint; its past deliveries stay for the record.
 func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) error {
-	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&endpointRow{})
-	if res.Error != nil {
-		return translate(res.Error, "delete endpoint")
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("endpoint %s: %w", id, models.ErrNotFound)
-	}
-	return nil
+	return deleteScoped(ctx, s, &endpointRow{}, "endpoint", workspaceID, id)
 }
 
 // EndpointsForEvent returns the workspace's enabled endpoints subscribed to eventType,
@@ -273,12 +242,7 @@ func (s *Store) InsertEvent(ctx context.Context, e *models.Event) (*models.Event
 
 // GetEvent returns the workspace's event id.
 func (s *Store) GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error) {
-	var r eventRow
-	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
-		return nil, translate(err, "event "+id)
-	}
-	e, err := toEvent(r)
-	return &e, err
+	return getScoped(ctx, s, "event", workspaceID, id, toEvent)
 }
 
 // EventByDedupKey returns the workspace's event with dedupKey.
@@ -293,19 +257,7 @@ func (s *Store) EventByDedupKey(ctx context.Context, workspaceID, dedupKey strin
 
 // ListEvents pages through a workspace's events, newest first.
 func (s *Store) ListEvents(ctx context.Context, workspaceID string, page models.Page) ([]models.Event, string, error) {
-	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, true, func(r eventRow) string { return r.ID })
-	if err != nil {
-		return nil, "", translate(err, "list events")
-	}
-	out := make([]models.Event, 0, len(rows))
-	for _, r := range rows {
-		e, err := toEvent(r)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, e)
-	}
-	return out, next, nil
+	return listScoped(ctx, s, "events", workspaceID, page, true, func(r eventRow) string { return r.ID }, toEvent)
 }
 
 // EnsureDeliveries inserts the deliveries that do not exist yet for their (event,

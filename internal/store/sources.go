@@ -94,12 +94,7 @@ func (s *Store) CreateSource(ctx context.Context, src *models.Source) error {
 
 // GetSource returns the workspace's source id.
 func (s *Store) GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error) {
-	var r sourceRow
-	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Take(&r).Error; err != nil {
-		return nil, translate(err, "source "+id)
-	}
-	src, err := s.toSource(r)
-	return &src, err
+	return getScoped(ctx, s, "source", workspaceID, id, s.toSource)
 }
 
 // SourceByID returns a source by id alone, for the public /hooks route.
@@ -114,19 +109,7 @@ func (s *Store) SourceByID(ctx context.Context, id string) (*models.Source, erro
 
 // ListSources pages through a workspace's sources by id.
 func (s *Store) ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error) {
-	rows, next, err := keyset(s.db.WithContext(ctx).Where("workspace_id = ?", workspaceID), page, false, func(r sourceRow) string { return r.ID })
-	if err != nil {
-		return nil, "", translate(err, "list sources")
-	}
-	out := make([]models.Source, 0, len(rows))
-	for _, r := range rows {
-		src, err := s.toSource(r)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, src)
-	}
-	return out, next, nil
+	return listScoped(ctx, s, "sources", workspaceID, page, false, func(r sourceRow) string { return r.ID }, s.toSource)
 }
 
 // UpdateSource writes src's mutable fields.
@@ -135,25 +118,12 @@ func (s *Store) UpdateSource(ctx context.Context, src *models.Source) error {
 	if err != nil {
 		return err
 	}
-	res := s.db.WithContext(ctx).Model(&sourceRow{}).Where("workspace_id = ? AND id = ?", src.WorkspaceID, src.ID).
-		Select("name", "enabled", "verification", "secrets", "event_type", "event_id", "max_body_bytes", "allow_unsigned_query", "updated_at").Updates(&r)
-	if res.Error != nil {
-		return translate(res.Error, "update source")
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("source %s: %w", src.ID, models.ErrNotFound)
-	}
-	return nil
+	err = updateScoped(s.db.WithContext(ctx), &sourceRow{}, &r, src.WorkspaceID, src.ID,
+		"name", "enabled", "verification", "secrets", "event_type", "event_id", "max_body_bytes", "allow_unsigned_query", "updated_at")
+	return translate(err, "source "+src.ID)
 }
 
 // DeleteSource removes a source; its events stay.
 func (s *Store) DeleteSource(ctx context.Context, workspaceID, id string) error {
-	res := s.db.WithContext(ctx).Where("workspace_id = ? AND id = ?", workspaceID, id).Delete(&sourceRow{})
-	if res.Error != nil {
-		return translate(res.Error, "delete source")
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("source %s: %w", id, models.ErrNotFound)
-	}
-	return nil
+	return deleteScoped(ctx, s, &sourceRow{}, "source", workspaceID, id)
 }
