@@ -149,22 +149,18 @@ func (s *Server) updateAutomation(c *gin.Context) {
 		s.fail(c, models.Invalid("", "PUT replaces the automation: name, trigger and steps are required (use PATCH to change some fields)"))
 		return
 	}
-	a, ok := s.loadAutomation(c)
-	if !ok {
-		return
+	a, ok := changeOne(s, c, s.loadAutomation, func(a *models.Automation) error {
+		applyAutomation(a, req)
+		if _, err := s.compileAutomation(a); err != nil {
+			return err
+		}
+		a.Version++
+		a.UpdatedAt = s.cfg.Now()
+		return nil
+	}, s.autos.UpdateAutomation)
+	if ok {
+		c.JSON(http.StatusOK, viewAutomation(*a))
 	}
-	applyAutomation(a, req)
-	if _, err := s.compileAutomation(a); err != nil {
-		s.fail(c, err)
-		return
-	}
-	a.Version++
-	a.UpdatedAt = s.cfg.Now()
-	if err := s.autos.UpdateAutomation(c.Request.Context(), a); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, viewAutomation(*a))
 }
 
 func (s *Server) deleteAutomation(c *gin.Context) {

@@ -184,20 +184,13 @@ func (s *Server) patchEndpoint(c *gin.Context) {
 	if !s.bindJSON(c, &req, 64<<10) {
 		return
 	}
-	e, ok := s.loadEndpoint(c)
-	if !ok {
-		return
+	e, ok := changeOne(s, c, s.loadEndpoint, func(e *models.Endpoint) error {
+		e.UpdatedAt = s.cfg.Now()
+		return s.applyEndpoint(e, req)
+	}, s.store.UpdateEndpoint)
+	if ok {
+		c.JSON(http.StatusOK, e)
 	}
-	if err := s.applyEndpoint(e, req); err != nil {
-		s.fail(c, err)
-		return
-	}
-	e.UpdatedAt = s.cfg.Now()
-	if err := s.store.UpdateEndpoint(c.Request.Context(), e); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, e)
 }
 
 func (s *Server) deleteEndpoint(c *gin.Context) {
@@ -222,24 +215,19 @@ func currentSecret(e *models.Endpoint) string {
 // rotateEndpointSecret adds a new secret; the previous one keeps signing for 24 h so
 // receivers can switch without rejecting a delivery. Secrets already expired are dropped.
 func (s *Server) rotateEndpointSecret(c *gin.Context) {
-	e, ok := s.loadEndpoint(c)
-	if !ok {
-		return
-	}
-	now := s.cfg.Now()
-	secret, err := signing.NewSecret()
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+	var secret string
 	var expires time.Time
-	e.Secrets, expires = models.RotateSecrets(e.Secrets, secret, now, SecretOverlap)
-	e.UpdatedAt = now
-	if err := s.store.UpdateEndpoint(c.Request.Context(), e); err != nil {
-		s.fail(c, err)
-		return
+	_, ok := changeOne(s, c, s.loadEndpoint, func(e *models.Endpoint) (err error) {
+		if secret, err = signing.NewSecret(); err != nil {
+			return err
+		}
+		e.UpdatedAt = s.cfg.Now()
+		e.Secrets, expires = models.RotateSecrets(e.Secrets, secret, e.UpdatedAt, SecretOverlap)
+		return nil
+	}, s.store.UpdateEndpoint)
+	if ok {
+		c.JSON(http.StatusOK, gin.H{"secret": secret, "previous_expires_at": expires})
 	}
-	c.JSON(http.StatusOK, gin.H{"secret": secret, "previous_expires_at": expires})
 }
 
 // testEndpoint sends a hookflow.ping event to this endpoint only.

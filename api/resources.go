@@ -50,6 +50,26 @@ func listViews[T, V any](s *Server, c *gin.Context, prefix string, list func(ctx
 	c.JSON(http.StatusOK, listResponse(out, next))
 }
 
+// changeOne loads the caller's workspace's resource named by :id (a 404 naming its
+// kind), lets change validate and apply the request to it, and saves it. A change
+// refused is answered with its error and saves nothing; so is a resource that is
+// gone by the time it is saved. On false the answer has been written.
+func changeOne[T any](s *Server, c *gin.Context, load func(*gin.Context) (*T, bool), change func(*T) error, save func(ctx context.Context, v *T) error) (*T, bool) {
+	v, ok := load(c)
+	if !ok {
+		return nil, false
+	}
+	if err := change(v); err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	if err := save(c.Request.Context(), v); err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	return v, true
+}
+
 // deleteOne deletes the caller's workspace's resource named by :id: 204, or a 404
 // naming kind.
 func deleteOne(s *Server, c *gin.Context, kind string, del func(ctx context.Context, workspaceID, id string) error) {

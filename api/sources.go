@@ -190,21 +190,15 @@ func (s *Server) patchSource(c *gin.Context) {
 	if !s.bindJSON(c, &req, 64<<10) {
 		return
 	}
-	src, ok := s.loadSource(c)
-	if !ok {
-		return
+	var secret string
+	src, ok := changeOne(s, c, s.loadSource, func(src *models.Source) (err error) {
+		src.UpdatedAt = s.cfg.Now()
+		secret, err = s.applySource(src, req)
+		return err
+	}, s.sources.UpdateSource)
+	if ok {
+		c.JSON(http.StatusOK, sourceResponse{Source: *src, URL: s.sourceURL(src.ID), Secret: secret})
 	}
-	secret, err := s.applySource(src, req)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	src.UpdatedAt = s.cfg.Now()
-	if err := s.sources.UpdateSource(c.Request.Context(), src); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, sourceResponse{Source: *src, URL: s.sourceURL(src.ID), Secret: secret})
 }
 
 func (s *Server) deleteSource(c *gin.Context) {
@@ -220,33 +214,25 @@ func (s *Server) rotateSourceSecret(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req, 16<<10) {
 		return
 	}
-	src, ok := s.loadSource(c)
-	if !ok {
-		return
-	}
-	if src.Verification.Scheme == inbound.None {
-		s.fail(c, models.Invalid("verification.scheme", "none has no secret to rotate"))
-		return
-	}
 	secret := req.Secret
-	if secret == "" {
-		var err error
-		if secret, err = newSourceSecret(src.Verification.Scheme); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	if _, err := inbound.New(inboundConfig(src, []string{secret})); err != nil {
-		s.fail(c, models.Invalid("secret", "%v", err))
-		return
-	}
-	now := s.cfg.Now()
 	var expires time.Time
-	src.Secrets, expires = models.RotateSecrets(src.Secrets, secret, now, SecretOverlap)
-	src.UpdatedAt = now
-	if err := s.sources.UpdateSource(c.Request.Context(), src); err != nil {
-		s.fail(c, err)
-		return
+	_, ok := changeOne(s, c, s.loadSource, func(src *models.Source) (err error) {
+		if src.Verification.Scheme == inbound.None {
+			return models.Invalid("verification.scheme", "none has no secret to rotate")
+		}
+		if secret == "" {
+			if secret, err = newSourceSecret(src.Verification.Scheme); err != nil {
+				return err
+			}
+		}
+		if _, err := inbound.New(inboundConfig(src, []string{secret})); err != nil {
+			return models.Invalid("secret", "%v", err)
+		}
+		src.UpdatedAt = s.cfg.Now()
+		src.Secrets, expires = models.RotateSecrets(src.Secrets, secret, src.UpdatedAt, SecretOverlap)
+		return nil
+	}, s.sources.UpdateSource)
+	if ok {
+		c.JSON(http.StatusOK, gin.H{"secret": secret, "previous_expires_at": expires})
 	}
-	c.JSON(http.StatusOK, gin.H{"secret": secret, "previous_expires_at": expires})
 }
