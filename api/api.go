@@ -21,7 +21,9 @@ import (
 	"github.com/hookflow/hookflow/models"
 )
 
-// Store is what the API reads and writes.
+// Store is what the API reads and writes. It and the interfaces after it are the
+// API's whole storage contract, declared in one place (FullStore is their sum), so
+// a reader and a fake see at once what each part of the API touches.
 type Store interface {
 	Ping(ctx context.Context) error
 
@@ -50,6 +52,41 @@ type Store interface {
 	ListDeliveries(ctx context.Context, workspaceID string, f models.DeliveryFilter, page models.Page) ([]models.Delivery, string, error)
 	DeliveriesForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Delivery, error)
 	SetDeliveryStatus(ctx context.Context, deliveryID string, status models.DeliveryStatus, lastError string) error
+}
+
+// AutomationStore is what the automation and run routes need.
+type AutomationStore interface {
+	CreateAutomation(ctx context.Context, a *models.Automation) error
+	CountAutomations(ctx context.Context, workspaceID string) (int64, error)
+	GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error)
+	ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error)
+	UpdateAutomation(ctx context.Context, a *models.Automation) error
+	DeleteAutomation(ctx context.Context, workspaceID, id string) error
+	GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error)
+	ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error)
+	RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error)
+	ResetRun(ctx context.Context, runID string) error
+	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
+}
+
+// SourceStore is what the source routes and the doorbell need.
+type SourceStore interface {
+	CreateSource(ctx context.Context, src *models.Source) error
+	CountSources(ctx context.Context, workspaceID string) (int64, error)
+	GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error)
+	SourceByID(ctx context.Context, id string) (*models.Source, error)
+	ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error)
+	UpdateSource(ctx context.Context, src *models.Source) error
+	DeleteSource(ctx context.Context, workspaceID, id string) error
+}
+
+// LoyaltyStore is what the loyalty routes need.
+type LoyaltyStore interface {
+	GetTiers(ctx context.Context, workspaceID string) ([]models.Tier, error)
+	SetTiers(ctx context.Context, workspaceID string, tiers []models.Tier) error
+	GetMember(ctx context.Context, workspaceID, customerID string) (*models.Member, error)
+	Ledger(ctx context.Context, workspaceID, customerID string, page models.Page) ([]models.LedgerEntry, string, error)
+	ApplyPoints(ctx context.Context, workspaceID, customerID, name string, delta int64, reason, idempotencyKey string, at time.Time) (*models.PointsChange, error)
 }
 
 // FullStore is every store interface the API uses.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,21 +15,6 @@ import (
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
-
-// AutomationStore is what the automation and run routes need.
-type AutomationStore interface {
-	CreateAutomation(ctx context.Context, a *models.Automation) error
-	CountAutomations(ctx context.Context, workspaceID string) (int64, error)
-	GetAutomation(ctx context.Context, workspaceID, id string) (*models.Automation, error)
-	ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error)
-	UpdateAutomation(ctx context.Context, a *models.Automation) error
-	DeleteAutomation(ctx context.Context, workspaceID, id string) error
-	GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error)
-	ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error)
-	RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error)
-	ResetRun(ctx context.Context, runID string) error
-	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
-}
 
 // automationView is an automation as the API shows it. Its signing secret is
 // shown once, in the create answer, and then only through GET

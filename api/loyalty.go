@@ -1,25 +1,14 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/models"
 )
-
-// LoyaltyStore is what the loyalty routes need.
-type LoyaltyStore interface {
-	GetTiers(ctx context.Context, workspaceID string) ([]models.Tier, error)
-	SetTiers(ctx context.Context, workspaceID string, tiers []models.Tier) error
-	GetMember(ctx context.Context, workspaceID, customerID string) (*models.Member, error)
-	Ledger(ctx context.Context, workspaceID, customerID string, page models.Page) ([]models.LedgerEntry, string, error)
-	ApplyPoints(ctx context.Context, workspaceID, customerID, name string, delta int64, reason, idempotencyKey string, at time.Time) (*models.PointsChange, error)
-}
 
 type tiersBody struct {
 	Tiers []models.Tier `json:"tiers"`

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -15,17 +14,6 @@ import (
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
 )
-
-// SourceStore is what the source routes and the doorbell need.
-type SourceStore interface {
-	CreateSource(ctx context.Context, src *models.Source) error
-	CountSources(ctx context.Context, workspaceID string) (int64, error)
-	GetSource(ctx context.Context, workspaceID, id string) (*models.Source, error)
-	SourceByID(ctx context.Context, id string) (*models.Source, error)
-	ListSources(ctx context.Context, workspaceID string, page models.Page) ([]models.Source, string, error)
-	UpdateSource(ctx context.Context, src *models.Source) error
-	DeleteSource(ctx context.Context, workspaceID, id string) error
-}
 
 // DefaultMaxHookBytes is the body limit of /hooks unless a source sets its own.
 const DefaultMaxHookBytes = 256 << 10
