@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"encoding/json"
@@ -15,7 +15,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/activities/delivery"
+	"github.com/hookflow/hookflow/activities/runs"
+	"github.com/hookflow/hookflow/workflows"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -36,12 +38,20 @@ func (r *nameRecorder) RegisterActivityWithOptions(_ any, o activity.RegisterOpt
 	r.activities = append(r.activities, o.Name)
 }
 
+// registerAll registers what the worker does (cmd/hookflow's newWorker): the
+// workflows and both activity packages.
+func registerAll(r worker.Registry) {
+	workflows.Register(r)
+	delivery.New(nil, nil, nil, nil, delivery.Config{}).Register(r)
+	runs.New(nil, nil, nil, runs.Config{}).Register(r)
+}
+
 // TestRegisteredNames checks that the worker registers exactly the contract's
 // names, each explicitly: a helper method exported on Activities must not become
 // an activity, and a rename of a Go function must not change a name.
 func TestRegisteredNames(t *testing.T) {
 	r := &nameRecorder{}
-	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	registerAll(r)
 	tests := []struct {
 		kind      string
 		got, want []string
@@ -62,7 +72,7 @@ func TestRegisteredNames(t *testing.T) {
 // worker registers, or running workflows of that shape would stall on a new worker.
 func TestHistoriesUseRegisteredNames(t *testing.T) {
 	r := &nameRecorder{}
-	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	registerAll(r)
 	known := map[string]bool{}
 	for _, n := range append(r.workflows, r.activities...) {
 		known[n] = true
@@ -151,7 +161,7 @@ func TestEventPayloadMatchesHistories(t *testing.T) {
 	}
 	for name, recorded := range payloads {
 		t.Run(name, func(t *testing.T) {
-			var in EventWorkflowInput
+			var in workflows.EventWorkflowInput
 			if err := json.Unmarshal(recorded, &in); err != nil {
 				t.Fatalf("decode into EventWorkflowInput: %v", err)
 			}
@@ -167,8 +177,8 @@ func TestEventPayloadMatchesHistories(t *testing.T) {
 			if in.Event.ID == "" || in.Event.WorkspaceID == "" || in.Event.Type == "" || in.DedupKey == "" || in.Event.CreatedAt.IsZero() {
 				t.Errorf("decoded %+v: id, workspace, type, dedup key or time missing", in)
 			}
-			if back := in.Event.model(in.DedupKey); back.ID != old.Event.ID || back.DedupKey != old.DedupKey || !back.CreatedAt.Equal(old.Event.CreatedAt) {
-				t.Errorf("model() = %+v, want the event %+v with dedup key %q", back, old.Event, old.DedupKey)
+			if back := in.Event.Model(in.DedupKey); back.ID != old.Event.ID || back.DedupKey != old.DedupKey || !back.CreatedAt.Equal(old.Event.CreatedAt) {
+				t.Errorf("Model() = %+v, want the event %+v with dedup key %q", back, old.Event, old.DedupKey)
 			}
 		})
 	}
