@@ -15,9 +15,10 @@ import (
 // the JSON name where there is no tag), and TestPayloadsMatchHistories decodes the
 // saved histories' payloads into them.
 
-// Event is an accepted event as the payloads carry it. Its fields and tags are
-// those models.Event had when the histories in testdata were recorded
-// (TestEventPayloadMatchesHistories holds them to it).
+// Event is an accepted event as the payloads carry it. Its JSON keys are those
+// models.Event had when the histories in testdata were recorded, and every key
+// recorded decodes back to its value (TestEventPayloadMatchesHistories); the
+// order of the fields is free, as JSON objects are.
 type Event struct {
 	ID             string            `json:"id"`
 	WorkspaceID    string            `json:"workspace_id"`
@@ -26,10 +27,10 @@ type Event struct {
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	SourceID       string            `json:"source_id,omitempty"`
 	Data           json.RawMessage   `json:"data"`
-	Headers        map[string]string `json:"headers,omitempty"`
 	Depth          int               `json:"depth"`
 	RootID         string            `json:"root_id,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
+	Headers        map[string]string `json:"headers,omitempty"`
 }
 
 // EventFrom is ev as a payload. The dedup key is not part of it: it travels beside
