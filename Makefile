@@ -41,6 +41,8 @@ lint: ## gofmt, go vet, staticcheck, workflowcheck and the import rules
 	$(GO) tool staticcheck -tags slim ./cmd/hookflow
 	$(GO) tool workflowcheck ./workflows/...
 	@if $(GO) list -deps ./models ./workflows | grep -E '^(gorm.io|github.com/gin-gonic)'; then echo "models/workflows must not import gorm or gin"; exit 1; fi
+	@if $(GO) list -deps ./workflows | grep -E '^github.com/hookflow/hookflow/activities'; then echo "workflows must not import the activities (they implement its contract)"; exit 1; fi
+	@if $(GO) list -deps ./activities/... | grep -E '^(github.com/hookflow/hookflow/(internal/store|api)|gorm.io|github.com/gin-gonic)'; then echo "activities reach storage and HTTP through their own interfaces"; exit 1; fi
 
 .PHONY: bench
 bench: ## measure hookflow vs bare Temporal on the local Postgres (~8 min); writes docs/BENCHMARKS.md

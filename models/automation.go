@@ -70,11 +70,15 @@ type Run struct {
 
 // RunStep is how one step of a run went.
 type RunStep struct {
-	ID         string          `json:"id"`
-	Action     string          `json:"action"`
-	Status     RunStatus       `json:"status"`
-	Output     json.RawMessage `json:"output,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	ID     string          `json:"id"`
+	Action string          `json:"action"`
+	Status RunStatus       `json:"status"`
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	// Attempts is how many attempts of the step's action have been made in this
+	// run of its schedule (a retry of the run starts it over); 0 for a step not
+	// run, skipped or a delay.
+	Attempts   int        `json:"attempts"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }

@@ -30,8 +30,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/hookflow/hookflow/activities"
 )
 
 // DefaultTaskQueue is where hookflow's workers poll unless HOOKFLOW_TASK_QUEUE says otherwise.
@@ -46,8 +44,10 @@ const (
 )
 
 // Activity type names, local and regular alike. They equal the names the SDK derived
-// from the methods of activities.Activities before registration was explicit, which
-// is what the saved histories hold.
+// from the methods of the single activities struct hookflow once had, before
+// registration was explicit, which is what the saved histories hold. The activity
+// packages register their methods under these names (delivery.Activities.Register,
+// runs.Activities.Register).
 const (
 	PrepareEventActivity = "PrepareEvent"
 	DeliverActivity      = "Deliver"
@@ -58,22 +58,52 @@ const (
 
 // Error type names of the application errors hookflow's workflows and activities
 // raise. Retry policies and the workflows' branches match on them, so they are part
-// of the contract too. The activities' own are declared in package activities (which
-// cannot import this one) and named again here so the whole list reads in one place.
+// of the contract too.
 const (
 	// ErrTypeDeliveriesFailed fails an EventWorkflow when a delivery failed for good.
 	ErrTypeDeliveriesFailed = "DeliveriesFailed"
 	// ErrTypeRunFailed fails an AutomationRunWorkflow when a step failed for good.
 	ErrTypeRunFailed = "RunFailed"
-
-	ErrTypeBadEvent          = activities.ErrTypeBadEvent
-	ErrTypeDeliveryRetry     = activities.ErrTypeDeliveryRetry
-	ErrTypeDeliveryFinal     = activities.ErrTypeDeliveryFinal
-	ErrTypeDeliveryPaced     = activities.ErrTypeDeliveryPaced
-	ErrTypeDeliveryNotDue    = activities.ErrTypeDeliveryNotDue
-	ErrTypeStepAttemptFailed = activities.ErrTypeStepAttemptFailed
-	ErrTypeStepFailed        = activities.ErrTypeStepFailed
+	// ErrTypeBadEvent is an event whose data cannot be read as the map filters are
+	// evaluated on; retrying would fail the same way.
+	ErrTypeBadEvent = "BadEvent"
+	// ErrTypeDeliveryRetry is a failed delivery attempt that will be retried.
+	ErrTypeDeliveryRetry = "DeliveryAttemptFailed"
+	// ErrTypeDeliveryFinal is a delivery that has failed for good.
+	ErrTypeDeliveryFinal = "DeliveryFailed"
+	// ErrTypeDeliveryPaced is a delivery held back by its endpoint's rate limit;
+	// nothing was sent and it is not counted as an attempt.
+	ErrTypeDeliveryPaced = "DeliveryPaced"
+	// ErrTypeDeliveryNotDue is a delivery attempt started before its NotBefore
+	// time: nothing was sent; Temporal runs it again when it is due.
+	ErrTypeDeliveryNotDue = "DeliveryNotDue"
+	// ErrTypeStepAttemptFailed is a failed step attempt that will be retried.
+	ErrTypeStepAttemptFailed = "StepAttemptFailed"
+	// ErrTypeStepNotDue is a step attempt started before its NotBefore time.
+	ErrTypeStepNotDue = "StepNotDue"
+	// ErrTypeStepFailed is a step that failed for good (or a run that cannot load).
+	ErrTypeStepFailed = "StepFailed"
 )
+
+// RetryLater is the error of an attempt that failed and is to be tried again after
+// delay: Temporal's activity retry waits exactly that (NextRetryDelay), and due,
+// the time by the attempt's own clock, rides along as RetryDue for a workflow that
+// schedules the retry itself (after a local first attempt).
+func RetryLater(errType, msg string, delay time.Duration, due time.Time) error {
+	return temporal.NewApplicationErrorWithOptions(msg, errType,
+		temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: due}}})
+}
+
+// NotDue is the error of an attempt that started before notBefore (see
+// attempt.Due): nothing was done, and Temporal's activity retry timer brings it
+// back when it is due. That timer is one per activity and precise, where a
+// workflow's own timers share one timer task and the later ones fire up to a
+// second late.
+func NotDue(errType string, notBefore time.Time, left time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("not due yet: the attempt is scheduled for %s", notBefore.UTC().Format(time.RFC3339Nano)),
+		errType, temporal.ApplicationErrorOptions{NextRetryDelay: left})
+}
 
 // Workflow is one workflow function and the type name it is registered under.
 type Workflow struct {
@@ -131,9 +161,7 @@ func DeliveryRetryWorkflowID(deliveryID string, attemptsSoFar int) string {
 }
 
 // RunWorkflowID derives an automation run's workflow ID from the automation and the
-// event, so the same pair never runs twice. The activity that records the run is
-// handed this function (activities.Automations.WorkflowID) because package
-// activities cannot import this one.
+// event, so the same pair never runs twice.
 func RunWorkflowID(automationID, eventID string) string {
 	return fmt.Sprintf("run/%s/%s", automationID, eventID)
 }
@@ -160,9 +188,14 @@ func idSafe(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// stepTimeout bounds one delivery attempt or step: the 15 s HTTP timeout plus the
-// bookkeeping around it.
-const stepTimeout = activities.DefaultHTTPTimeout + 15*time.Second
+// AttemptTimeout bounds one delivery attempt or step: the 15 s HTTP timeout
+// (dispatch.DefaultTimeout) plus the bookkeeping around it.
+const AttemptTimeout = 30 * time.Second
+
+// HeartbeatTimeout is the heartbeat timeout of the activities that make HTTP
+// requests (Deliver, RunStep). A worker killed mid-attempt is then noticed, and the
+// attempt retried elsewhere, within this time rather than after AttemptTimeout.
+const HeartbeatTimeout = 10 * time.Second
 
 // localOptions is for the bookkeeping local activities (recording, planning, loading
 // runs): database work that retries quickly until the database answers.
@@ -187,8 +220,8 @@ func localOptions(ctx workflow.Context) workflow.Context {
 // a long attempt heartbeats).
 func retriedOptions(ctx workflow.Context, finalType string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: stepTimeout,
-		HeartbeatTimeout:    activities.HeartbeatTimeout,
+		StartToCloseTimeout: AttemptTimeout,
+		HeartbeatTimeout:    HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -211,7 +244,7 @@ func stepOptions(ctx workflow.Context) workflow.Context {
 // regular activities.
 func firstAttemptOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: stepTimeout,
+		StartToCloseTimeout: AttemptTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 }

@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"encoding/json"
@@ -15,8 +15,10 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/activities/delivery"
+	"github.com/hookflow/hookflow/activities/runs"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
 
 // nameRecorder is a worker.Registry that keeps the names things are registered
@@ -36,12 +38,20 @@ func (r *nameRecorder) RegisterActivityWithOptions(_ any, o activity.RegisterOpt
 	r.activities = append(r.activities, o.Name)
 }
 
+// registerAll registers what the worker does (cmd/hookflow's newWorker): the
+// workflows and both activity packages.
+func registerAll(r worker.Registry) {
+	workflows.Register(r)
+	delivery.New(nil, nil, nil, nil, delivery.Config{}).Register(r)
+	runs.New(nil, nil, nil, runs.Config{}).Register(r)
+}
+
 // TestRegisteredNames checks that the worker registers exactly the contract's
 // names, each explicitly: a helper method exported on Activities must not become
 // an activity, and a rename of a Go function must not change a name.
 func TestRegisteredNames(t *testing.T) {
 	r := &nameRecorder{}
-	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	registerAll(r)
 	tests := []struct {
 		kind      string
 		got, want []string
@@ -62,7 +72,7 @@ func TestRegisteredNames(t *testing.T) {
 // worker registers, or running workflows of that shape would stall on a new worker.
 func TestHistoriesUseRegisteredNames(t *testing.T) {
 	r := &nameRecorder{}
-	Register(r, activities.New(nil, nil, nil, nil, activities.Config{}))
+	registerAll(r)
 	known := map[string]bool{}
 	for _, n := range append(r.workflows, r.activities...) {
 		known[n] = true
@@ -128,9 +138,9 @@ type legacyEventInput struct {
 }
 
 // TestEventPayloadMatchesHistories decodes the input of every saved EventWorkflow
-// history into EventWorkflowInput and encodes it again: the bytes must be the ones
-// recorded, and the ones the old input (with models.Event) encodes, so runs in
-// flight decode into the workflows' own Event exactly as they did before.
+// history into EventWorkflowInput and encodes it again: it must hold the JSON
+// recorded, and the JSON the old input (with models.Event) encodes, key for key, so
+// runs in flight decode into the workflows' own Event exactly as they did before.
 func TestEventPayloadMatchesHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "event_*.json"))
 	if err != nil || len(files) == 0 {
@@ -151,7 +161,7 @@ func TestEventPayloadMatchesHistories(t *testing.T) {
 	}
 	for name, recorded := range payloads {
 		t.Run(name, func(t *testing.T) {
-			var in EventWorkflowInput
+			var in workflows.EventWorkflowInput
 			if err := json.Unmarshal(recorded, &in); err != nil {
 				t.Fatalf("decode into EventWorkflowInput: %v", err)
 			}
@@ -161,14 +171,14 @@ func TestEventPayloadMatchesHistories(t *testing.T) {
 			}
 			got, _ := json.Marshal(in)
 			want, _ := json.Marshal(old)
-			if string(got) != string(recorded) || string(want) != string(recorded) {
+			if !sameJSON(got, recorded) || !sameJSON(want, recorded) {
 				t.Errorf("encoded again:\n new %s\n old %s\nwant %s", got, want, recorded)
 			}
 			if in.Event.ID == "" || in.Event.WorkspaceID == "" || in.Event.Type == "" || in.DedupKey == "" || in.Event.CreatedAt.IsZero() {
 				t.Errorf("decoded %+v: id, workspace, type, dedup key or time missing", in)
 			}
-			if back := in.Event.model(in.DedupKey); back.ID != old.Event.ID || back.DedupKey != old.DedupKey || !back.CreatedAt.Equal(old.Event.CreatedAt) {
-				t.Errorf("model() = %+v, want the event %+v with dedup key %q", back, old.Event, old.DedupKey)
+			if back := in.Event.Model(in.DedupKey); back.ID != old.Event.ID || back.DedupKey != old.DedupKey || !back.CreatedAt.Equal(old.Event.CreatedAt) {
+				t.Errorf("Model() = %+v, want the event %+v with dedup key %q", back, old.Event, old.DedupKey)
 			}
 		})
 	}
@@ -191,4 +201,123 @@ func startInput(t *testing.T, file string) []byte {
 		t.Fatalf("%s: %d input payloads, want 1", file, len(p))
 	}
 	return p[0].GetData()
+}
+
+// retiredFields are payload fields the workflows no longer read (by activity type):
+// they may be in saved histories and are dropped when decoded.
+var retiredFields = map[string][]string{
+	// Runs that waited on a timer after a local first attempt set it; attempts are
+	// now counted on record.
+	workflows.RunStepActivity: {"BaseAttempts"},
+}
+
+// TestActivityPayloadsMatchHistories decodes every activity input and every local
+// activity result the saved histories hold into the workflows' own payload types
+// and encodes it again: every field recorded must come back with its value (but for
+// retiredFields), so a type that lost or renamed a field fails here.
+func TestActivityPayloadsMatchHistories(t *testing.T) {
+	inputs := map[string]func() any{
+		workflows.DeliverActivity: func() any { return &workflows.DeliverInput{} },
+		workflows.RunStepActivity: func() any { return &workflows.RunStepInput{} },
+	}
+	results := map[string]func() any{
+		workflows.PrepareEventActivity: func() any { return &workflows.PrepareEventResult{} },
+		workflows.DeliverActivity:      func() any { return &workflows.DeliverResult{} },
+		workflows.LoadRunActivity:      func() any { return &workflows.LoadRunResult{} },
+		workflows.RunStepActivity:      func() any { return &workflows.RunStepResult{} },
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no saved histories: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		for _, p := range activityPayloads(t, f) {
+			newType := inputs[p.activity]
+			if p.result {
+				newType = results[p.activity]
+			}
+			if newType == nil {
+				continue
+			}
+			seen[p.activity] = true
+			v := newType()
+			if err := json.Unmarshal(p.data, v); err != nil {
+				t.Errorf("%s: %s payload does not decode: %v", filepath.Base(f), p.activity, err)
+				continue
+			}
+			again, _ := json.Marshal(v)
+			var want, got map[string]any
+			_ = json.Unmarshal(p.data, &want)
+			_ = json.Unmarshal(again, &got)
+			for _, k := range retiredFields[p.activity] {
+				delete(want, k)
+			}
+			for k, w := range want {
+				if g, _ := json.Marshal(got[k]); string(g) != mustMarshal(w) {
+					t.Errorf("%s: %s payload field %s = %s after decoding, recorded %s", filepath.Base(f), p.activity, k, g, mustMarshal(w))
+				}
+			}
+		}
+	}
+	for _, a := range []string{workflows.PrepareEventActivity, workflows.DeliverActivity, workflows.LoadRunActivity, workflows.RunStepActivity} {
+		if !seen[a] {
+			t.Errorf("no saved history holds a %s payload", a)
+		}
+	}
+}
+
+// sameJSON reports whether a and b are the same JSON value (objects compared key
+// for key, whatever their order).
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return mustMarshal(x) == mustMarshal(y)
+}
+
+func mustMarshal(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+type activityPayload struct {
+	activity string
+	result   bool // a local activity's result, else an activity's input
+	data     []byte
+}
+
+// activityPayloads lists the activity inputs and local activity results a saved
+// history records.
+func activityPayloads(t *testing.T, file string) []activityPayload {
+	t.Helper()
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []activityPayload
+	for _, ev := range h.GetEvents() {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			for _, p := range a.GetInput().GetPayloads() {
+				out = append(out, activityPayload{activity: a.GetActivityType().GetName(), data: p.GetData()})
+			}
+		}
+		if a := ev.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "LocalActivity" {
+			var m struct{ ActivityType string }
+			p := a.GetDetails()["data"].GetPayloads()
+			if len(p) == 0 || converter.GetDefaultDataConverter().FromPayload(p[0], &m) != nil {
+				t.Fatalf("%s: unreadable local activity marker", file)
+			}
+			for _, r := range a.GetDetails()["result"].GetPayloads() {
+				out = append(out, activityPayload{activity: m.ActivityType, result: true, data: r.GetData()})
+			}
+		}
+	}
+	return out
 }

@@ -8,8 +8,6 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/hookflow/hookflow/activities"
 )
 
 // EventWorkflowInput is the accepted event. OnlyEndpointID targets one endpoint
@@ -49,9 +47,9 @@ type EventWorkflowResult struct {
 // stand out in the Web UI; each delivery's attempts are in the store either way.
 func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowResult, error) {
 	res := EventWorkflowResult{EventID: in.Event.ID}
-	var plan activities.PrepareEventResult
-	err := workflow.ExecuteLocalActivity(localOptions(ctx), PrepareEventActivity, activities.PrepareEventInput{
-		Event:          in.Event.model(in.DedupKey),
+	var plan PrepareEventResult
+	err := workflow.ExecuteLocalActivity(localOptions(ctx), PrepareEventActivity, PrepareEventInput{
+		Event:          in.Event,
 		DedupKey:       in.DedupKey,
 		OnlyEndpointID: in.OnlyEndpointID,
 	}).Get(ctx, &plan)
@@ -96,11 +94,11 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 
 // deliverAll makes every delivery as a regular activity, concurrently: the path of
 // runs started without FirstAttemptLocal (all runs started before it existed).
-func deliverAll(ctx workflow.Context, planned []activities.PlannedDelivery, force bool) []DeliveryOutcome {
+func deliverAll(ctx workflow.Context, planned []PlannedDelivery, force bool) []DeliveryOutcome {
 	dctx := deliverOptions(ctx)
 	futures := make([]workflow.Future, len(planned))
 	for i, d := range planned {
-		futures[i] = workflow.ExecuteActivity(dctx, DeliverActivity, activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force})
+		futures[i] = workflow.ExecuteActivity(dctx, DeliverActivity, DeliverInput{DeliveryID: d.DeliveryID, Force: force})
 	}
 	outcomes := make([]DeliveryOutcome, len(planned))
 	for i, f := range futures {
@@ -118,22 +116,20 @@ func deliverAll(ctx workflow.Context, planned []activities.PlannedDelivery, forc
 // delay the attempt chose (the schedule's next step or the receiver's Retry-After). If the worker dies
 // during the first attempt, the workflow task times out and another worker makes
 // it again: at least once, same webhook-id, like an activity retried after a crash.
-func deliverAllLocalFirst(ctx workflow.Context, planned []activities.PlannedDelivery, force bool) []DeliveryOutcome {
+func deliverAllLocalFirst(ctx workflow.Context, planned []PlannedDelivery, force bool) []DeliveryOutcome {
 	outcomes := make([]DeliveryOutcome, len(planned))
 	wg := workflow.NewWaitGroup(ctx)
 	lctx := firstAttemptOptions(ctx)
 	for i, d := range planned {
-		in := activities.DeliverInput{DeliveryID: d.DeliveryID, Force: force}
+		in := DeliverInput{DeliveryID: d.DeliveryID, Force: force}
 		first := workflow.ExecuteLocalActivity(lctx, DeliverActivity, in)
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			err := first.Get(ctx, nil)
 			if err != nil && retryable(err) {
-				// The activity is scheduled now and waits for its time itself (see
-				// DeliverInput.NotBefore): an activity retry timer per delivery is
-				// precise, where the workflow's own timers share one timer task and
-				// the later ones fire up to a second late.
+				// The activity is scheduled now and waits for its time itself
+				// (NotBefore; see NotDue), as a step's retry does.
 				retry := in
 				retry.NotBefore = dueAt(ctx, err)
 				err = workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, retry).Get(ctx, nil)
@@ -163,7 +159,7 @@ func retryable(err error) bool {
 func dueAt(ctx workflow.Context, err error) time.Time {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.HasDetails() {
-		var due activities.RetryDue
+		var due RetryDue
 		if app.Details(&due) == nil && !due.At.IsZero() {
 			return due.At
 		}
@@ -181,7 +177,7 @@ func nextDelay(err error) time.Duration {
 	return time.Second
 }
 
-func outcome(d activities.PlannedDelivery, err error) DeliveryOutcome {
+func outcome(d PlannedDelivery, err error) DeliveryOutcome {
 	out := DeliveryOutcome{DeliveryID: d.DeliveryID, EndpointID: d.EndpointID}
 	if err != nil {
 		out.Error = rootMessage(err)
@@ -201,8 +197,8 @@ type DeliveryRetryInput struct {
 // DeliveryRetryWorkflow runs one delivery again from the start of the schedule.
 func DeliveryRetryWorkflow(ctx workflow.Context, in DeliveryRetryInput) (DeliveryOutcome, error) {
 	out := DeliveryOutcome{DeliveryID: in.DeliveryID}
-	var r activities.DeliverResult
-	if err := workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, activities.DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
+	var r DeliverResult
+	if err := workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
 		return out, fmt.Errorf("deliver %s: %w", in.DeliveryID, err)
 	}
 	out.Succeeded = true

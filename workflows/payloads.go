@@ -7,12 +7,18 @@ import (
 	"github.com/hookflow/hookflow/models"
 )
 
-// Event is an accepted event as EventWorkflowInput carries it. It is the workflows'
-// own type, not models.Event, because its JSON is a Temporal payload: saved
-// histories and runs in flight hold it, so it must decode the same way after the
-// API's type changes. Its fields and tags are those models.Event had when the
-// histories in testdata were recorded (TestEventPayloadMatchesHistories holds
-// them to it); a field is added here deliberately, never renamed.
+// This file holds every payload that crosses Temporal: workflow inputs and results
+// are beside their workflows; these are the activities' inputs and results, which
+// the activity packages (activities/delivery, activities/runs) implement. They are
+// the workflows' own types, not models': saved histories and runs in flight hold
+// their JSON, so a field is added deliberately, never renamed (the Go field name is
+// the JSON name where there is no tag), and TestPayloadsMatchHistories decodes the
+// saved histories' payloads into them.
+
+// Event is an accepted event as the payloads carry it. Its JSON keys are those
+// models.Event had when the histories in testdata were recorded, and every key
+// recorded decodes back to its value (TestEventPayloadMatchesHistories); the
+// order of the fields is free, as JSON objects are.
 type Event struct {
 	ID             string            `json:"id"`
 	WorkspaceID    string            `json:"workspace_id"`
@@ -21,14 +27,14 @@ type Event struct {
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	SourceID       string            `json:"source_id,omitempty"`
 	Data           json.RawMessage   `json:"data"`
-	Headers        map[string]string `json:"headers,omitempty"`
 	Depth          int               `json:"depth"`
 	RootID         string            `json:"root_id,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
+	Headers        map[string]string `json:"headers,omitempty"`
 }
 
-// EventFrom is ev as a workflow payload. The dedup key is not part of it: it
-// travels beside it in EventWorkflowInput.DedupKey.
+// EventFrom is ev as a payload. The dedup key is not part of it: it travels beside
+// it (EventWorkflowInput.DedupKey, PrepareEventInput.DedupKey).
 func EventFrom(ev models.Event) Event {
 	return Event{
 		ID: ev.ID, WorkspaceID: ev.WorkspaceID, Type: ev.Type,
@@ -37,11 +43,109 @@ func EventFrom(ev models.Event) Event {
 	}
 }
 
-// model is e as the activities take it, with its dedup key.
-func (e Event) model(dedupKey string) models.Event {
+// Model is e as the domain sees it, with its dedup key.
+func (e Event) Model(dedupKey string) models.Event {
 	return models.Event{
 		ID: e.ID, WorkspaceID: e.WorkspaceID, Type: e.Type,
 		ExternalID: e.ExternalID, IdempotencyKey: e.IdempotencyKey, DedupKey: dedupKey, SourceID: e.SourceID,
 		Data: e.Data, Headers: e.Headers, Depth: e.Depth, RootID: e.RootID, CreatedAt: e.CreatedAt,
 	}
+}
+
+// PrepareEventInput is the event as accepted. OnlyEndpointID, when set, targets
+// that one endpoint (a test ping) instead of matching subscriptions.
+type PrepareEventInput struct {
+	Event          Event
+	DedupKey       string
+	OnlyEndpointID string
+}
+
+// PlannedDelivery names one delivery the workflow must make.
+type PlannedDelivery struct {
+	DeliveryID string
+	EndpointID string
+}
+
+// PlannedRun names one automation run the event starts.
+type PlannedRun struct {
+	RunID        string
+	AutomationID string
+	WorkflowID   string
+}
+
+// PrepareEventResult lists the deliveries to make and the runs to start. Duplicate
+// is true when the store already held another event with the same dedup key (a
+// re-send after Temporal's retention forgot the first workflow); nothing is
+// delivered then.
+type PrepareEventResult struct {
+	Duplicate  bool
+	OriginalID string
+	Deliveries []PlannedDelivery
+	Runs       []PlannedRun
+}
+
+// DeliverInput names the delivery to attempt. Force sends even to a disabled
+// endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
+type DeliverInput struct {
+	DeliveryID string
+	Force      bool
+	// BaseAttempts is how many attempts the delivery had before this run of it (a
+	// manual retry starts the schedule over); the schedule counts the rest.
+	BaseAttempts int `json:",omitempty"`
+	// NotBefore, when set, is when the attempt is due (the schedule's delay after a
+	// first attempt made as a local activity); see NotDue.
+	NotBefore time.Time `json:",omitzero"`
+}
+
+// DeliverResult is what the successful attempt saw.
+type DeliverResult struct {
+	Attempt    int
+	StatusCode int
+}
+
+// LoadRunInput names an automation run.
+type LoadRunInput struct{ RunID string }
+
+// LoadRunResult is what the run workflow needs: the event, the steps, and where to
+// start (a retried run resumes at its first unfinished step with earlier outputs).
+type LoadRunResult struct {
+	Event        Event
+	AutomationID string
+	StepIDs      []string
+	StartAt      int
+	Outputs      map[string]any
+}
+
+// RunStepInput is one step to run with the outputs of the steps before it.
+type RunStepInput struct {
+	RunID   string
+	Index   int
+	Event   Event
+	Outputs map[string]any
+	// NotBefore, when set, is when the attempt is due (after a failed first
+	// attempt made as a local activity); see NotDue.
+	NotBefore time.Time `json:",omitzero"`
+}
+
+// RunStepResult is how the step went. Delay is set for delay steps: the workflow
+// sleeps it durably.
+type RunStepResult struct {
+	Skipped bool
+	Output  map[string]any
+	Delay   time.Duration
+}
+
+// FinishRunInput is a run's outcome.
+type FinishRunInput struct {
+	RunID  string
+	Failed bool
+	Error  string
+}
+
+// RetryDue, the details of a retryable attempt failure (RetryLater), is when the
+// next attempt is due by the attempt's own clock. A first attempt made as a local
+// activity may run well after the workflow task began, so the workflow's clock is
+// no base for the delay; this is.
+type RetryDue struct {
+	At time.Time
 }

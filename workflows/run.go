@@ -7,8 +7,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/hookflow/hookflow/activities"
 )
 
 // RunWorkflowInput names the automation run to execute.
@@ -18,6 +16,11 @@ type RunWorkflowInput struct {
 	// runStepLocalFirst). Every run started by this version sets it; runs started
 	// before it existed replay on their old path, every attempt an activity.
 	FirstAttemptLocal bool `json:",omitempty"`
+	// RetryWaitsInActivity makes the retry of a failed local first attempt wait
+	// for its time in the activity (RunStepInput.NotBefore, see NotDue), as a
+	// delivery's does, instead of on a workflow timer. Every run started by this
+	// version sets it; runs started before it replay the timer.
+	RetryWaitsInActivity bool `json:",omitempty"`
 }
 
 // RunWorkflowResult lists the outputs of the run's steps.
@@ -31,8 +34,8 @@ type RunWorkflowResult struct {
 // the steps after it. A step that fails for good fails the run, naming the step.
 func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkflowResult, error) {
 	res := RunWorkflowResult{RunID: in.RunID}
-	var run activities.LoadRunResult
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, activities.LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
+	var run LoadRunResult
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
 		return res, fmt.Errorf("load run %s: %w", in.RunID, err)
 	}
 	outputs := run.Outputs
@@ -40,17 +43,17 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		outputs = map[string]any{}
 	}
 	for i := run.StartAt; i < len(run.StepIDs); i++ {
-		var r activities.RunStepResult
-		step := activities.RunStepInput{RunID: in.RunID, Index: i, Event: run.Event, Outputs: outputs}
+		var r RunStepResult
+		step := RunStepInput{RunID: in.RunID, Index: i, Event: run.Event, Outputs: outputs}
 		var err error
 		if in.FirstAttemptLocal {
-			err = runStepLocalFirst(ctx, step, &r)
+			err = runStepLocalFirst(ctx, step, &r, in.RetryWaitsInActivity)
 		} else {
 			err = workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, &r)
 		}
 		if err != nil {
 			msg := rootMessage(err)
-			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, activities.FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
+			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
 			return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRunFailed, nil)
 		}
 		if r.Delay > 0 {
@@ -63,7 +66,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}
 	}
 	res.Outputs = outputs
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, activities.FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -72,22 +75,27 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 // runStepLocalFirst makes a step's first attempt as a local activity, in the
 // workflow task that is already running: a step that succeeds at once (nearly all)
 // costs no activity task, dispatch or report, and no extra workflow task. One that
-// failed retryably waits, on a durable timer, until the time the attempt named, and
-// goes on as a regular activity with the step's retries; one that failed for good
-// fails the run as before. A worker that dies during the first attempt loses the
-// workflow task, and another worker makes the attempt again: at least once, with
-// the same idempotency key, as for an activity retried after a crash.
-func runStepLocalFirst(ctx workflow.Context, step activities.RunStepInput, r *activities.RunStepResult) error {
+// failed retryably goes on as a regular activity with the step's retries, due at
+// the time the attempt named; one that failed for good fails the run as before. A
+// worker that dies during the first attempt loses the workflow task, and another
+// worker makes the attempt again: at least once, with the same idempotency key, as
+// for an activity retried after a crash.
+//
+// inActivity is RunWorkflowInput.RetryWaitsInActivity: the retry is scheduled at
+// once and waits in the activity, as a delivery's does. Runs started without it
+// wait on a durable timer first, the path their histories recorded.
+func runStepLocalFirst(ctx workflow.Context, step RunStepInput, r *RunStepResult, inActivity bool) error {
 	err := workflow.ExecuteLocalActivity(firstAttemptOptions(ctx), RunStepActivity, step).Get(ctx, r)
 	if err == nil || !stepRetryable(err) {
 		return err
 	}
-	if wait := dueAt(ctx, err).Sub(workflow.Now(ctx)); wait > 0 {
+	if inActivity {
+		step.NotBefore = dueAt(ctx, err)
+	} else if wait := dueAt(ctx, err).Sub(workflow.Now(ctx)); wait > 0 {
 		if err := workflow.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
-	step.BaseAttempts = 1
 	return workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, r)
 }
 
@@ -102,7 +110,7 @@ func stepRetryable(err error) bool {
 
 // startRuns starts one child workflow per planned run and waits until each has
 // started (not finished: a run with a long delay must not hold the event open).
-func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.PlannedRun) {
+func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) {
 	futures := make([]workflow.ChildWorkflowFuture, len(runs))
 	for i, r := range runs {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -115,7 +123,7 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []activities.Pl
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})
-		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	}
 	for i, f := range futures {
 		var started workflow.Execution

@@ -151,7 +151,7 @@ func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
 			SAWorkspace.ValueSet(r.WorkspaceID),
 			SAAutomation.ValueSet(r.AutomationID),
 		),
-	}, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true})
+	}, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil

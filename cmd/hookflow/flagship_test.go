@@ -166,9 +166,17 @@ func TestFlagshipScenario(t *testing.T) {
 	s.do("GET", "/v1/events?limit=250", nil, &tierEvents)
 	n := 0
 	for _, e := range tierEvents.Data {
-		if e.Type == "loyalty.tier_changed" {
-			n++
+		if e.Type != "loyalty.tier_changed" {
+			continue
 		}
+		n++
+		// The Slack step failed its first attempt (429) and succeeded on the
+		// second: both on record, whichever way the attempt ran.
+		runs := s.waitRuns(e.ID, 1, 10*time.Second)
+		if st := runs[0].Steps; len(st) != 1 || st[0].Status != models.RunSucceeded || st[0].Attempts != 2 {
+			t.Errorf("notify run steps %+v, want one succeeded after 2 attempts", st)
+		}
+		s.recordHistory(runs[0].WorkflowID, "run_local_first_step_retry")
 	}
 	if n != 1 {
 		t.Errorf("%d loyalty.tier_changed events, want exactly 1", n)

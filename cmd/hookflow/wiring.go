@@ -19,11 +19,15 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/activities/actions"
+	"github.com/hookflow/hookflow/activities/delivery"
+	"github.com/hookflow/hookflow/activities/runs"
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/apikeys"
+	"github.com/hookflow/hookflow/internal/attempt"
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/logctx"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
@@ -194,31 +198,35 @@ func newWorker(p *process) (worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient := newGuard(cfg).Client(activities.DefaultHTTPTimeout)
-	acts := activities.New(st, httpClient, env, logger, activities.Config{
-		Schedule:     cfg.RetrySchedule,
+	httpClient := newGuard(cfg).Client(dispatch.DefaultTimeout)
+	policy := attempt.Policy{Schedule: cfg.RetrySchedule}
+	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient), logger, runs.Config{Policy: policy, Metrics: p.metrics})
+	deliveryActs := delivery.New(st, httpClient, env, logger, delivery.Config{
+		Policy:       policy,
 		DisableAfter: cfg.DisableAfter,
 		// Events the platform emits start eagerly: this client has a worker polling
 		// the task queue (the one built here), so the first workflow task comes back
 		// in the start response instead of through the queue.
-		Events:      workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
-		Automations: &activities.Automations{Store: st, Registry: newRegistry(c, cfg, st, httpClient), WorkflowID: workflows.RunWorkflowID},
-		Metrics:     p.metrics,
-		Chain:       chainSigner(cfg),
+		Events:  workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
+		Runs:    runActs,
+		Metrics: p.metrics,
+		Chain:   chainSigner(cfg),
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
 	})
-	workflows.Register(w, acts)
+	workflows.Register(w)
+	deliveryActs.Register(w)
+	runActs.Register(w)
 	return w, nil
 }
 
 // newRegistry lists the actions automation steps can use.
-func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *activities.Registry {
+func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *actions.Registry {
 	// Actions run in the worker (the API only asks the registry which actions
 	// exist), whose client has a worker on the task queue: emitted events start
 	// eagerly, as above.
-	emitter := activities.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), activities.EmitterConfig{
+	emitter := actions.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), actions.EmitterConfig{
 		Store:          st,
 		MaxChainEvents: cfg.MaxChainEvents,
 		MaxEventBytes:  int(cfg.MaxEventBytes),
@@ -226,12 +234,13 @@ func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClien
 		// do (per process, like the API's limit).
 		Limiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
 	})
-	return activities.NewRegistry(
-		activities.WebhookPost{Client: httpClient, Deliveries: st, Chain: chainSigner(cfg)},
-		activities.SlackPost{Client: httpClient},
-		activities.AwardPoints{Store: st, Emitter: emitter},
-		activities.Redeem{Store: st, Emitter: emitter},
-		activities.EmitAction{Emitter: emitter},
+	dispatcher := dispatch.Dispatcher{Client: httpClient}
+	return actions.NewRegistry(
+		actions.WebhookPost{Dispatcher: dispatcher, Deliveries: st, Chain: chainSigner(cfg)},
+		actions.SlackPost{Dispatcher: dispatcher},
+		actions.AwardPoints{Store: st, Emitter: emitter},
+		actions.Redeem{Store: st, Emitter: emitter},
+		actions.EmitAction{Emitter: emitter},
 	)
 }
 

@@ -62,6 +62,7 @@ type runStepRow struct {
 	Status     string
 	Output     string
 	Error      string
+	Attempts   int
 	StartedAt  *time.Time
 	FinishedAt *time.Time
 }
@@ -213,7 +214,7 @@ func toRun(r runRow, steps []runStepRow) models.Run {
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), FinishedAt: utcp(r.FinishedAt), Steps: []models.RunStep{}}
 	for _, st := range steps {
 		rs := models.RunStep{ID: st.StepID, Action: st.Action, Status: models.RunStatus(st.Status), Error: st.Error,
-			StartedAt: utcp(st.StartedAt), FinishedAt: utcp(st.FinishedAt)}
+			Attempts: st.Attempts, StartedAt: utcp(st.StartedAt), FinishedAt: utcp(st.FinishedAt)}
 		if st.Output != "" {
 			rs.Output = json.RawMessage(st.Output)
 		}
@@ -334,7 +335,7 @@ func (s *Store) SetRunStatus(ctx context.Context, runID string, status models.Ru
 // SetRunStep records how step idx of a run went.
 func (s *Store) SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error {
 	res := s.db.WithContext(ctx).Model(&runStepRow{}).Where("run_id = ? AND idx = ?", runID, idx).Updates(map[string]any{
-		"status": string(st.Status), "output": string(st.Output), "error": st.Error,
+		"status": string(st.Status), "output": string(st.Output), "error": st.Error, "attempts": st.Attempts,
 		"started_at": tsp(st.StartedAt), "finished_at": tsp(st.FinishedAt),
 	})
 	if res.Error != nil {
@@ -346,7 +347,8 @@ func (s *Store) SetRunStep(ctx context.Context, runID string, idx int, st models
 	return nil
 }
 
-// ResetRun prepares a failed run to run again from its first unfinished step.
+// ResetRun prepares a failed run to run again from its first unfinished step,
+// whose schedule starts over.
 func (s *Store) ResetRun(ctx context.Context, runID string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&runRow{}).Where("id = ?", runID).Updates(map[string]any{
@@ -358,7 +360,7 @@ func (s *Store) ResetRun(ctx context.Context, runID string) error {
 			return gorm.ErrRecordNotFound
 		}
 		return tx.Model(&runStepRow{}).Where("run_id = ? AND status NOT IN ?", runID, []string{string(models.RunSucceeded), string(models.RunSkipped)}).
-			Updates(map[string]any{"status": string(models.RunPending), "error": "", "finished_at": nil}).Error
+			Updates(map[string]any{"status": string(models.RunPending), "error": "", "finished_at": nil, "attempts": 0}).Error
 	})
 	return translate(err, "reset run "+runID)
 }

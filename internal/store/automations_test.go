@@ -68,7 +68,7 @@ func TestAutomationsAndRuns(t *testing.T) {
 		if err := s.SetRunStep(ctx, "run_1", 0, models.RunStep{Status: models.RunSucceeded, Output: json.RawMessage(`{"event_id":"evt_2"}`), StartedAt: &t0, FinishedAt: &now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetRunStep(ctx, "run_1", 1, models.RunStep{Status: models.RunFailed, Error: "slack: HTTP 404 no_service"}); err != nil {
+		if err := s.SetRunStep(ctx, "run_1", 1, models.RunStep{Status: models.RunFailed, Error: "slack: HTTP 404 no_service", Attempts: 3}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.SetRunStatus(ctx, "run_1", models.RunFailed, "step two failed", &now); err != nil {
@@ -76,15 +76,15 @@ func TestAutomationsAndRuns(t *testing.T) {
 		}
 		r, err := s.GetRun(ctx, ws, "run_1")
 		if err != nil || r.Status != models.RunFailed || r.Steps[0].Status != models.RunSucceeded || string(r.Steps[0].Output) != `{"event_id":"evt_2"}` ||
-			r.Steps[1].Error == "" || r.FinishedAt == nil {
+			r.Steps[1].Error == "" || r.Steps[1].Attempts != 3 || r.FinishedAt == nil {
 			t.Fatalf("run = %+v %v", r, err)
 		}
 		if err := s.ResetRun(ctx, "run_1"); err != nil {
 			t.Fatal(err)
 		}
 		r, _ = s.GetRunAnyWorkspace(ctx, "run_1")
-		if r.Status != models.RunRunning || r.Steps[0].Status != models.RunSucceeded || r.Steps[1].Status != models.RunPending || r.FinishedAt != nil {
-			t.Errorf("after reset: %+v", r)
+		if r.Status != models.RunRunning || r.Steps[0].Status != models.RunSucceeded || r.Steps[1].Status != models.RunPending || r.Steps[1].Attempts != 0 || r.FinishedAt != nil {
+			t.Errorf("after reset (the failed step's schedule starts over): %+v", r)
 		}
 		runs, err := s.RunsForEvent(ctx, ws, "evt_1")
 		if err != nil || len(runs) != 1 {

@@ -1,4 +1,4 @@
-package workflows
+package delivery_test
 
 import (
 	"context"
@@ -15,13 +15,15 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/hookflow/hookflow/activities"
+	"github.com/hookflow/hookflow/activities/delivery"
+	"github.com/hookflow/hookflow/internal/attempt"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
 
-// memStore is an in-memory activities.Store: enough for the workflow's unit tests,
+// memStore is an in-memory delivery.Store: enough for the workflow's unit tests,
 // which are about orchestration and the retry schedule, not persistence.
 type memStore struct {
 	mu         sync.Mutex
@@ -178,17 +180,17 @@ func testEndpoint(url string) models.Endpoint {
 // newActivities makes the activities under test. The test environment skips time
 // through timers, so the activities read its clock (now), not the wall clock, to
 // know whether an attempt is due.
-func newActivities(t *testing.T, st activities.Store, schedule []time.Duration, now func() time.Time) *activities.Activities {
+func newActivities(t *testing.T, st delivery.Store, schedule []time.Duration, now func() time.Time) *delivery.Activities {
 	t.Helper()
 	env, err := rules.NewEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	guard := netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
-	return activities.New(st, guard.Client(5*time.Second), env, nil, activities.Config{
-		Schedule: schedule,
-		Jitter:   func(d time.Duration) time.Duration { return d }, // exact, so the test can add it up
-		Now:      now,
+	return delivery.New(st, guard.Client(5*time.Second), env, nil, delivery.Config{
+		Policy: attempt.Policy{Schedule: schedule,
+			Jitter: func(d time.Duration) time.Duration { return d }}, // exact, so the test can add it up
+		Now: now,
 	})
 }
 
@@ -218,9 +220,9 @@ func testFullDefaultSchedule(t *testing.T, local bool) {
 	st := newMemStore(testEndpoint(rcv.URL))
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	Register(env, newActivities(t, st, activities.DefaultSchedule(), env.Now))
+	register(env, newActivities(t, st, attempt.DefaultSchedule(), env.Now))
 	start := env.Now()
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
+	env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
 
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -229,11 +231,11 @@ func testFullDefaultSchedule(t *testing.T, local bool) {
 	if err == nil {
 		t.Fatal("workflow succeeded, want it to fail after the schedule is exhausted")
 	}
-	if got, want := hits.Load(), int32(len(activities.DefaultSchedule())); got != want {
+	if got, want := hits.Load(), int32(len(attempt.DefaultSchedule())); got != want {
 		t.Errorf("receiver got %d attempts, want %d", got, want)
 	}
 	var want time.Duration
-	for _, d := range activities.DefaultSchedule() {
+	for _, d := range attempt.DefaultSchedule() {
 		want += d
 	}
 	// Each attempt itself takes a few milliseconds of real time on top.
@@ -296,7 +298,7 @@ func TestEventWorkflowOutcomes(t *testing.T) {
 				st := newMemStore(testEndpoint(rcv.URL))
 				var ts testsuite.WorkflowTestSuite
 				env := ts.NewTestWorkflowEnvironment()
-				Register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}, env.Now))
+				register(env, newActivities(t, st, []time.Duration{0, time.Second, 2 * time.Second}, env.Now))
 				var localDeliveries, activityDeliveries atomic.Int32
 				env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
 					if info.ActivityType.Name == "Deliver" {
@@ -308,7 +310,7 @@ func TestEventWorkflowOutcomes(t *testing.T) {
 						activityDeliveries.Add(1)
 					}
 				})
-				env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
+				env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: local})
 				// With FirstAttemptLocal the first attempt is a local activity and the
 				// rest are activities; without it every attempt is an activity. The
 				// activity that follows a failed local attempt starts before it is
@@ -371,15 +373,15 @@ func TestEventWorkflowRetryDueFromAttempt(t *testing.T) {
 	// ended lag after the workflow task began.
 	const lag = 3 * time.Second
 	start := env.Now()
-	Register(env, newActivities(t, st, []time.Duration{0, time.Second}, func() time.Time { return env.Now().Add(lag) }))
-	var inputs []activities.DeliverInput
+	register(env, newActivities(t, st, []time.Duration{0, time.Second}, func() time.Time { return env.Now().Add(lag) }))
+	var inputs []workflows.DeliverInput
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		var in activities.DeliverInput
+		var in workflows.DeliverInput
 		if info.ActivityType.Name == "Deliver" && args.Get(&in) == nil {
 			inputs = append(inputs, in)
 		}
 	})
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: true})
+	env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: true})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow: %v", err)
 	}
@@ -416,7 +418,7 @@ func TestDeliverHeartbeats(t *testing.T) {
 				t.Fatal(err)
 			}
 			guard := netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
-			Register(env, activities.New(st, guard.Client(5*time.Second), envRules, nil, activities.Config{
+			register(env, delivery.New(st, guard.Client(5*time.Second), envRules, nil, delivery.Config{
 				Now: env.Now, HeartbeatEvery: 100 * time.Millisecond,
 			}))
 			var beats atomic.Int32
@@ -427,7 +429,7 @@ func TestDeliverHeartbeats(t *testing.T) {
 			})
 			// Every attempt an activity (the path without FirstAttemptLocal): local
 			// activities have no heartbeat.
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1"})
+			env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1"})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatalf("workflow: %v", err)
 			}
@@ -465,8 +467,8 @@ func TestFirstAttemptHandoff(t *testing.T) {
 			st := newMemStore(testEndpoint(rcv.URL))
 			var ts testsuite.WorkflowTestSuite
 			env := ts.NewTestWorkflowEnvironment()
-			Register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now))
-			env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: tt.local})
+			register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now))
+			env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1", FirstAttemptLocal: tt.local})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatalf("workflow: %v", err)
 			}
@@ -484,9 +486,9 @@ func TestEventWorkflowNoEndpoints(t *testing.T) {
 	st := newMemStore()
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	Register(env, newActivities(t, st, nil, env.Now))
-	env.ExecuteWorkflow(EventWorkflow, EventWorkflowInput{Event: EventFrom(testEvent()), DedupKey: "evt:evt_1"})
-	var res EventWorkflowResult
+	register(env, newActivities(t, st, nil, env.Now))
+	env.ExecuteWorkflow(workflows.EventWorkflow, workflows.EventWorkflowInput{Event: workflows.EventFrom(testEvent()), DedupKey: "evt:evt_1"})
+	var res workflows.EventWorkflowResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -495,16 +497,8 @@ func TestEventWorkflowNoEndpoints(t *testing.T) {
 	}
 }
 
-func TestEventWorkflowIDIsStable(t *testing.T) {
-	a, b := EventWorkflowID("ws_1", "id:order-1"), EventWorkflowID("ws_1", "id:order-1")
-	if a != b {
-		t.Errorf("IDs differ: %s vs %s", a, b)
-	}
-	if EventWorkflowID("ws_1", "id:x") == EventWorkflowID("ws_2", "id:x") {
-		t.Error("different workspaces share an ID")
-	}
-	long := EventWorkflowID("ws_1", string(make([]byte, 500)))
-	if len(long) > 200 {
-		t.Errorf("long key gives a %d-byte ID", len(long))
-	}
+// register puts the workflows and acts on the test environment, as the worker does.
+func register(env *testsuite.TestWorkflowEnvironment, acts *delivery.Activities) {
+	workflows.Register(env)
+	acts.Register(env)
 }

@@ -1,4 +1,4 @@
-package activities
+package actions
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package activities
+package actions
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/chain"
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
@@ -22,7 +23,7 @@ import (
 // succeeds, 4xx other than 408/425/429 is final, the rest retries on the delivery
 // schedule; every attempt is recorded.
 type WebhookPost struct {
-	Client *http.Client
+	Dispatcher dispatch.Dispatcher
 	// Deliveries records every attempt as a delivery whose target is the step
 	// (endpoint_id "step:<run>:<step>"), so webhook steps show up beside endpoint
 	// deliveries in GET /v1/deliveries with their attempts.
@@ -67,14 +68,14 @@ func (a WebhookPost) Run(ctx context.Context, sc StepContext, params map[string]
 		return nil, err
 	}
 	start := time.Now().UTC()
-	status, answer, retryAfter, err := post(ctx, a.Client, url, body, h)
-	result := stepResult(status, retryAfter, err)
+	resp, err := post(ctx, a.Dispatcher, dispatch.Request{URL: url, Body: body, Header: h})
+	result := stepResult(resp, err)
 	outcome, dstatus := stepOutcome(result, err, sc)
-	a.record(ctx, sc, msgID, start, status, answer, err, outcome, dstatus)
+	a.record(ctx, sc, msgID, start, resp, err, outcome, dstatus)
 	if result != nil {
 		return nil, result
 	}
-	return map[string]any{"status": status, "response": answer}, nil
+	return map[string]any{"status": resp.Status, "response": resp.Excerpt}, nil
 }
 
 // headers are the step's own headers, then the chain header and the signature
@@ -118,18 +119,18 @@ func (a WebhookPost) headers(sc StepContext, params map[string]any, msgID string
 
 // stepResult is what an answer means for the step: nil for a 2xx, final for a
 // blocked destination or a final status, else retryable (after Retry-After).
-func stepResult(status int, retryAfter time.Duration, err error) error {
+func stepResult(resp dispatch.Response, err error) error {
 	switch {
 	case err != nil: // a blocked destination is final already (post)
 		return err
-	case status >= 200 && status < 300:
+	case resp.OK():
 		return nil
-	case isFinalStatus(status):
-		return Final(fmt.Errorf("HTTP %d", status))
-	case retryAfter > 0:
-		return RetryAfter(fmt.Errorf("HTTP %d", status), retryAfter)
+	case dispatch.IsFinalStatus(resp.Status):
+		return Final(fmt.Errorf("HTTP %d", resp.Status))
+	case resp.RetryAfter > 0:
+		return RetryAfter(fmt.Errorf("HTTP %d", resp.Status), resp.RetryAfter)
 	}
-	return fmt.Errorf("HTTP %d", status)
+	return fmt.Errorf("HTTP %d", resp.Status)
 }
 
 // stepOutcome is how the attempt and the step's delivery are recorded.
@@ -148,7 +149,7 @@ func stepOutcome(result, sendErr error, sc StepContext) (models.AttemptOutcome, 
 
 // record writes the attempt; a failure to record is logged by the caller's step
 // error, not retried: the request has been made.
-func (a WebhookPost) record(ctx context.Context, sc StepContext, msgID string, at time.Time, status int, answer string, sendErr error,
+func (a WebhookPost) record(ctx context.Context, sc StepContext, msgID string, at time.Time, resp dispatch.Response, sendErr error,
 	outcome models.AttemptOutcome, dstatus models.DeliveryStatus) {
 	if a.Deliveries == nil {
 		return
@@ -160,7 +161,7 @@ func (a WebhookPost) record(ctx context.Context, sc StepContext, msgID string, a
 	if err != nil || len(ds) != 1 {
 		return
 	}
-	rec := &models.Attempt{At: at, DurationMS: time.Since(at).Milliseconds(), StatusCode: status, ResponseExcerpt: answer, Outcome: outcome}
+	rec := &models.Attempt{At: at, DurationMS: time.Since(at).Milliseconds(), StatusCode: resp.Status, ResponseExcerpt: resp.Excerpt, Outcome: outcome}
 	if sendErr != nil {
 		rec.Error = sendErr.Error()
 	}

@@ -1,16 +1,14 @@
-package activities
+package actions
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/netguard"
 )
 
@@ -19,7 +17,7 @@ import (
 // final and keep Slack's error text (invalid_payload, no_service,
 // channel_is_archived...); other failures follow the delivery schedule.
 type SlackPost struct {
-	Client *http.Client
+	Dispatcher dispatch.Dispatcher
 }
 
 // Name implements Action.
@@ -52,15 +50,16 @@ func (a SlackPost) Run(ctx context.Context, sc StepContext, params map[string]an
 	if err != nil {
 		return nil, Final(fmt.Errorf("encode message: %w", err))
 	}
-	status, answer, retryAfter, err := post(ctx, a.Client, url, body, nil)
+	resp, err := post(ctx, a.Dispatcher, dispatch.Request{URL: url, Body: body})
 	if err != nil {
 		return nil, err
 	}
+	status, answer := resp.Status, resp.Excerpt
 	switch {
-	case status >= 200 && status < 300:
+	case resp.OK():
 		return map[string]any{"status": status, "response": answer}, nil
 	case status == http.StatusTooManyRequests:
-		return nil, RetryAfter(fmt.Errorf("slack: HTTP 429 rate limited"), retryAfter)
+		return nil, RetryAfter(fmt.Errorf("slack: HTTP 429 rate limited"), resp.RetryAfter)
 	case status == 400 || status == 403 || status == 404 || status == 410:
 		return nil, Final(fmt.Errorf("slack: HTTP %d %s", status, strings.TrimSpace(answer)))
 	default:
@@ -68,27 +67,18 @@ func (a SlackPost) Run(ctx context.Context, sc StepContext, params map[string]an
 	}
 }
 
-// post sends body as JSON with the guarded client and reads at most the excerpt.
-// Every HTTP action sends through it, so a destination the SSRF guard refuses fails
-// every one of them at once (see guardFinal).
-func post(ctx context.Context, client *http.Client, url string, body []byte, headers http.Header) (int, string, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// post sends req through the dispatcher, as every HTTP action does, so a
+// destination the SSRF guard refuses fails every one of them at once (see
+// guardFinal), and a URL that cannot make a request is final.
+func post(ctx context.Context, d dispatch.Dispatcher, req dispatch.Request) (dispatch.Response, error) {
+	resp, err := d.Post(ctx, req)
+	if dispatch.IsBadRequest(err) {
+		return resp, Final(fmt.Errorf("bad URL: %w", err))
+	}
 	if err != nil {
-		return 0, "", 0, Final(fmt.Errorf("bad URL: %w", err))
+		return resp, guardFinal(err)
 	}
-	for k, v := range headers {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hookflow/1")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", 0, guardFinal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseExcerpt))
-	return resp.StatusCode, string(raw), parseRetryAfter(resp.Header.Get("Retry-After"), start), nil
+	return resp, nil
 }
 
 // guardFinal makes a refusal of the SSRF guard final. The guard decides on the

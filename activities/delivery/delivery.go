@@ -1,8 +1,9 @@
-// Package activities holds hookflow's side effects: recording events, planning and
-// making signed webhook deliveries. Every activity is a method on Activities, which
-// holds its dependencies; the interfaces it needs are declared here so the store and
-// the HTTP client can be swapped in tests.
-package activities
+// Package delivery holds the activities of an event's workflow: PrepareEvent
+// records the event and plans its deliveries and runs, Deliver makes one signed
+// attempt of a delivery and applies the schedule. Their payloads and names are the
+// workflows package's contract; the interfaces this package needs are declared
+// here so the store and the HTTP client can be swapped in tests.
+package delivery
 
 import (
 	"context"
@@ -10,15 +11,20 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hookflow/hookflow/internal/automation"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/hookflow/hookflow/internal/attempt"
 	"github.com/hookflow/hookflow/internal/chain"
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
 
-// Store is what the activities need from persistence.
+// Store is what the delivery activities need from persistence.
 type Store interface {
 	InsertEvent(ctx context.Context, e *models.Event) (*models.Event, bool, error)
 	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
@@ -33,65 +39,47 @@ type Store interface {
 	ReserveSendSlot(ctx context.Context, endpointID string, interval, maxWait time.Duration, now time.Time) (time.Duration, bool, error)
 }
 
-// Defaults of the delivery contract (DESIGN.md, "Delivery contract").
-const (
-	// DefaultHTTPTimeout bounds one delivery attempt from dial to the last byte read.
-	DefaultHTTPTimeout = 15 * time.Second
-	// MaxResponseExcerpt is how much of a receiver's answer is kept per attempt.
-	MaxResponseExcerpt = 64 << 10
-	// DefaultDisableAfter is how long an endpoint may fail continuously before it is disabled.
-	DefaultDisableAfter = 120 * time.Hour
-	// DefaultMaxRetryAfter caps how long a receiver's Retry-After can push an attempt back.
-	DefaultMaxRetryAfter = time.Hour
-)
-
-// DefaultSchedule is the delay before each attempt: immediately, then 5 s, 5 m,
-// 30 m, 2 h, 5 h, 10 h and 10 h (each ±20 % jitter).
-func DefaultSchedule() []time.Duration {
-	return []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-		2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+// RunPlanner records the automation runs an event starts (runs.Activities).
+type RunPlanner interface {
+	PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any) ([]workflows.PlannedRun, error)
 }
 
-// Activities holds the dependencies of every activity. Create it with New.
+// DefaultDisableAfter is how long an endpoint may fail continuously before it is disabled.
+const DefaultDisableAfter = 120 * time.Hour
+
+// Activities holds the dependencies of the delivery activities. Create it with New.
 type Activities struct {
+	store          Store
+	dispatcher     dispatch.Dispatcher
+	rules          *rules.Env
+	policy         attempt.Policy
+	now            func() time.Time
+	logger         *slog.Logger
 	metrics        *metrics.Metrics
 	heartbeatEvery time.Duration
-	store          Store
-	client         *http.Client
-	rules          *rules.Env
-	schedule       []time.Duration
-	maxRetryAfter  time.Duration
-	now            func() time.Time
-	jitter         func(time.Duration) time.Duration
-	logger         *slog.Logger
-	autos          *Automations
-	programs       programs
 	disableAfter   time.Duration
 	events         ingest.Starter
+	runs           RunPlanner
+	chain          *chain.Signer
 	recent         eventCache
 	handoffs       handoffs
-	chain          *chain.Signer
 }
 
 // Config tunes the activities; zero values take the defaults.
 type Config struct {
-	// Schedule is the delay before each attempt; len(Schedule) is the attempt budget.
-	Schedule []time.Duration
-	// MaxRetryAfter caps a receiver's Retry-After.
-	MaxRetryAfter time.Duration
-	// Now and Jitter are injected by tests; Jitter maps a scheduled delay to the one used.
-	Now    func() time.Time
-	Jitter func(time.Duration) time.Duration
+	// Policy is the retry schedule (default attempt.DefaultSchedule).
+	Policy attempt.Policy
+	// Now is injected by tests.
+	Now func() time.Time
 	// DisableAfter disables an endpoint that has failed continuously this long
 	// (default 120h); any success resets the clock.
 	DisableAfter time.Duration
 	// Events starts events the platform itself emits (endpoint.disabled).
 	Events ingest.Starter
-	// Automations, when set, turns on automation runs: events also start the
-	// automations they trigger. (A field, not a method: every exported method of
-	// Activities is registered as an activity.)
-	Automations *Automations
-	// Metrics records attempts, deliveries, runs and disables; nil records nothing.
+	// Runs, when set, turns on automation runs: events also start the automations
+	// they trigger.
+	Runs RunPlanner
+	// Metrics records attempts, deliveries and disables; nil records nothing.
 	Metrics *metrics.Metrics
 	// Chain signs the chain header of deliveries; nil sends none.
 	Chain *chain.Signer
@@ -105,38 +93,34 @@ type Config struct {
 func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, cfg Config) *Activities {
 	a := &Activities{
 		store:          store,
-		client:         client,
 		rules:          env,
-		schedule:       cfg.Schedule,
-		maxRetryAfter:  cfg.MaxRetryAfter,
+		policy:         cfg.Policy.WithDefaults(),
 		now:            cfg.Now,
-		jitter:         cfg.Jitter,
 		logger:         logger,
-		programs:       programs{m: map[string]*automation.Program{}},
-		autos:          cfg.Automations,
-		disableAfter:   cfg.DisableAfter,
-		events:         cfg.Events,
 		metrics:        cfg.Metrics,
 		heartbeatEvery: cfg.HeartbeatEvery,
+		disableAfter:   cfg.DisableAfter,
+		events:         cfg.Events,
+		runs:           cfg.Runs,
 		chain:          cfg.Chain,
-	}
-	if len(a.schedule) == 0 {
-		a.schedule = DefaultSchedule()
 	}
 	if a.disableAfter <= 0 {
 		a.disableAfter = DefaultDisableAfter
 	}
-	if a.maxRetryAfter <= 0 {
-		a.maxRetryAfter = DefaultMaxRetryAfter
-	}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC() }
-	}
-	if a.jitter == nil {
-		a.jitter = Jitter
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
+	a.dispatcher = dispatch.Dispatcher{Client: client, Now: a.now}
 	return a
+}
+
+// Register puts the activities on a worker under their contract names; the
+// workflows run PrepareEvent and first attempts of Deliver as local activities,
+// which are registered the same way.
+func (a *Activities) Register(w worker.ActivityRegistry) {
+	w.RegisterActivityWithOptions(a.PrepareEvent, activity.RegisterOptions{Name: workflows.PrepareEventActivity})
+	w.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: workflows.DeliverActivity})
 }

@@ -1,4 +1,4 @@
-package activities
+package actions
 
 import (
 	"context"
@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/netguard"
 )
 
-func loopbackClient() *http.Client {
-	return netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).Client(5 * time.Second)
+func loopbackClient() dispatch.Dispatcher {
+	return dispatch.Dispatcher{Client: netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false).Client(5 * time.Second)}
 }
 
 func TestSlackPost(t *testing.T) {
@@ -48,7 +49,7 @@ func TestSlackPost(t *testing.T) {
 				io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			out, err := SlackPost{Client: loopbackClient()}.Run(context.Background(), StepContext{Key: "run_1:notify"},
+			out, err := SlackPost{Dispatcher: loopbackClient()}.Run(context.Background(), StepContext{Key: "run_1:notify"},
 				map[string]any{"webhook_url": srv.URL, "text": "Ann reached Gold"})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
@@ -72,11 +73,11 @@ func TestSlackPost(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (SlackPost{Client: loopbackClient()}).Run(context.Background(), StepContext{}, map[string]any{"text": "x"}); err == nil {
+	if _, err := (SlackPost{Dispatcher: loopbackClient()}).Run(context.Background(), StepContext{}, map[string]any{"text": "x"}); err == nil {
 		t.Error("missing webhook_url accepted")
 	}
 	// The guard applies: without the allow-list, loopback is refused.
-	_, err := SlackPost{Client: netguard.New(nil, false).Client(time.Second)}.Run(context.Background(), StepContext{},
+	_, err := SlackPost{Dispatcher: dispatch.Dispatcher{Client: netguard.New(nil, false).Client(time.Second)}}.Run(context.Background(), StepContext{},
 		map[string]any{"webhook_url": "http://127.0.0.1:9/hook", "text": "x"})
 	if !errors.Is(err, netguard.ErrBlocked) {
 		t.Errorf("loopback without allow-list: %v, want blocked", err)
@@ -90,15 +91,15 @@ func TestHTTPActionsBlockedAreFinal(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	closed := netguard.New(nil, false).Client(time.Second) // no allow-list: loopback is blocked
+	closed := dispatch.Dispatcher{Client: netguard.New(nil, false).Client(time.Second)} // no allow-list: loopback is blocked
 	tests := []struct {
 		name   string
 		action Action
 		params map[string]any
 	}{
-		{"slack.post", SlackPost{Client: closed}, map[string]any{"webhook_url": srv.URL, "text": "x"}},
-		{"webhook.post", WebhookPost{Client: closed}, map[string]any{"url": srv.URL}},
-		{"slack.post to metadata", SlackPost{Client: closed}, map[string]any{"webhook_url": "http://169.254.169.254/latest/meta-data/", "text": "x"}},
+		{"slack.post", SlackPost{Dispatcher: closed}, map[string]any{"webhook_url": srv.URL, "text": "x"}},
+		{"webhook.post", WebhookPost{Dispatcher: closed}, map[string]any{"url": srv.URL}},
+		{"slack.post to metadata", SlackPost{Dispatcher: closed}, map[string]any{"webhook_url": "http://169.254.169.254/latest/meta-data/", "text": "x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

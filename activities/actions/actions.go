@@ -1,8 +1,14 @@
-package activities
+// Package actions holds what an automation step can do: the Action interface, the
+// Registry of actions by name, and the built-in actions (webhook.post, slack.post,
+// loyalty.*, event.emit; delay is the workflow's own timer). Adding an action is one
+// file here with a type implementing Action, its registration in the worker's
+// wiring (cmd/hookflow), a unit test, and its params in docs/ACTIONS.md.
+package actions
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -42,8 +48,7 @@ type StepContext struct {
 	SigningSecret string
 }
 
-// Action is one kind of automation step. Adding an action is one file with a type
-// implementing it, its registration in NewRegistry, and a test (docs/ACTIONS.md).
+// Action is one kind of automation step.
 type Action interface {
 	// Name is how automations refer to it, e.g. "slack.post".
 	Name() string
@@ -121,6 +126,21 @@ func (e *finalError) Unwrap() error { return e.err }
 
 // Final wraps err so the step fails at once instead of retrying.
 func Final(err error) error { return &finalError{err} }
+
+// IsFinal reports whether err (or what it wraps) was marked Final.
+func IsFinal(err error) bool {
+	var fe *finalError
+	return errors.As(err, &fe)
+}
+
+// RetryAfterOf is the delay err asks for (RetryAfter), or zero.
+func RetryAfterOf(err error) time.Duration {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.after
+	}
+	return 0
+}
 
 // retryAfterError asks for the next attempt no sooner than After.
 type retryAfterError struct {

@@ -1,59 +1,31 @@
-package activities
+package delivery
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hookflow/hookflow/internal/attempt"
 	"github.com/hookflow/hookflow/internal/chain"
+	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
-
-// maxDueWait is how long an attempt that starts a little early waits in the activity
-// rather than going back to Temporal.
-const maxDueWait = 100 * time.Millisecond
 
 // maxPaceWait is how long an attempt waits in the activity for its endpoint's next
 // send slot; a slot further off sends the delivery back to Temporal to come back
 // later (a durable timer, not a sleeping worker).
 const maxPaceWait = 5 * time.Second
-
-// DeliverInput names the delivery to attempt. Force sends even to a disabled
-// endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
-type DeliverInput struct {
-	DeliveryID string
-	Force      bool
-	// BaseAttempts is how many attempts the delivery had before this run of it (a
-	// manual retry starts the schedule over); the schedule counts the rest.
-	BaseAttempts int `json:",omitempty"`
-	// NotBefore, when set, is when the attempt is due (the schedule's delay after a
-	// first attempt made as a local activity). An activity started earlier returns
-	// ErrTypeDeliveryNotDue with the time left as its NextRetryDelay, so the wait is
-	// Temporal's activity retry timer: one per delivery, and as precise as the
-	// retries that follow it.
-	NotBefore time.Time `json:",omitzero"`
-}
-
-// DeliverResult is what the successful attempt saw.
-type DeliverResult struct {
-	Attempt    int
-	StatusCode int
-}
 
 // Payload is the JSON body of every delivery, in the shape the Standard Webhooks
 // spec recommends.
@@ -64,75 +36,53 @@ type Payload struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// Jitter spreads a scheduled delay by ±20 % so that retries of many deliveries that
-// failed together do not hit the receiver together again.
-func Jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	f := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * f)
-}
-
 // Deliver makes one attempt of a delivery and records it. Temporal drives the retries:
 // a retryable failure returns an error carrying the next delay from the schedule (or
 // the receiver's Retry-After), so the schedule lives here and the workflow stays small.
-func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverResult, error) {
-	defer a.keepAlive(ctx)()
-	if !in.NotBefore.IsZero() {
-		if err := a.due(ctx, in.NotBefore); err != nil {
-			return DeliverResult{}, err
+func (a *Activities) Deliver(ctx context.Context, in workflows.DeliverInput) (workflows.DeliverResult, error) {
+	defer attempt.KeepAlive(ctx, a.heartbeatEvery)()
+	if left, err := attempt.Due(ctx, a.now(), in.NotBefore); err != nil || left > 0 {
+		if err == nil {
+			err = workflows.NotDue(workflows.ErrTypeDeliveryNotDue, in.NotBefore, left)
 		}
+		return workflows.DeliverResult{}, err
 	}
 	d, ep, err := a.target(ctx, in.DeliveryID)
 	if err != nil {
-		return DeliverResult{}, err
+		return workflows.DeliverResult{}, err
 	}
-	// The attempt's number in this run of the schedule, from the attempts on record:
-	// Temporal's own attempt counter also counts paced returns, which sent nothing.
-	attempt := max(d.AttemptCount-in.BaseAttempts, 0) + 1
 	if !ep.Enabled && !in.Force {
-		return DeliverResult{}, a.endWithout(ctx, d, "endpoint is disabled: "+ep.DisabledReason)
+		return workflows.DeliverResult{}, a.endWithout(ctx, d, "endpoint is disabled: "+ep.DisabledReason)
 	}
 	ev, err := a.event(ctx, d.WorkspaceID, d.EventID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
-			return DeliverResult{}, a.endWithout(ctx, d, "event was deleted")
+			return workflows.DeliverResult{}, a.endWithout(ctx, d, "event was deleted")
 		}
-		return DeliverResult{}, fmt.Errorf("load event %s: %w", d.EventID, err)
+		return workflows.DeliverResult{}, fmt.Errorf("load event %s: %w", d.EventID, err)
 	}
 	if ep.RateLimitPerSecond > 0 && !in.Force {
 		if err := a.pace(ctx, ep); err != nil {
-			return DeliverResult{}, err
+			return workflows.DeliverResult{}, err
 		}
 	}
-	body, err := json.Marshal(Payload{ID: ev.ID, Type: ev.Type, Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339), Data: ev.Data})
+	o, err := a.send(ctx, d, ep, ev)
 	if err != nil {
-		return DeliverResult{}, final("encode payload: %v", err)
+		return workflows.DeliverResult{}, err
 	}
-
-	start := a.now()
-	link := a.chain.Sign(chain.Link{RootID: ev.Root(), Depth: ev.Depth})
-	status, excerpt, retryAfter, abort, sendErr := a.send(ctx, ep, d.MessageID, start, body, link)
-	end := a.now()
-	rec := &models.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), StatusCode: status, ResponseExcerpt: excerpt}
-	if sendErr != nil {
-		rec.Error = sendErr.Error()
-	}
+	o.attempt = attempt.Number(d.AttemptCount, in.BaseAttempts)
 	defer func() {
-		if rec.Outcome != "" {
-			a.metrics.DeliveryAttempt(string(rec.Outcome), rec.StatusCode, time.Duration(rec.DurationMS)*time.Millisecond)
+		if o.rec.Outcome != "" {
+			a.metrics.DeliveryAttempt(string(o.rec.Outcome), o.rec.StatusCode, time.Duration(o.rec.DurationMS)*time.Millisecond)
 		}
 	}()
-	o := attemptOutcome{d: d, ep: ep, ev: ev, rec: rec, attempt: attempt, start: start, end: end,
-		status: status, retryAfter: retryAfter, abort: abort, err: sendErr}
-	if sendErr == nil && status >= 200 && status < 300 {
+	if o.err == nil && o.resp.OK() {
 		return a.succeeded(ctx, o), nil
 	}
 	if done, err := a.failedForGood(ctx, o); done {
-		return DeliverResult{}, err
+		return workflows.DeliverResult{}, err
 	}
-	return DeliverResult{}, a.retryLater(ctx, o)
+	return workflows.DeliverResult{}, a.retryLater(ctx, o)
 }
 
 // target is the delivery and its endpoint: handed over in memory by PrepareEvent
@@ -166,14 +116,43 @@ type attemptOutcome struct {
 	rec        *models.Attempt
 	attempt    int
 	start, end time.Time
-	status     int
-	retryAfter time.Duration
-	abort      bool
+	resp       dispatch.Response
 	err        error
 }
 
+// send makes the signed POST. The payload is what the database returned, so every
+// attempt sends the same bytes; the chain header lets a receiver that is
+// hookflow's own /hooks keep the chain's depth and budget. Only a payload that
+// cannot be encoded or signed is an error here; a failed send is o.err.
+func (a *Activities) send(ctx context.Context, d *models.Delivery, ep *models.Endpoint, ev *models.Event) (attemptOutcome, error) {
+	body, err := json.Marshal(Payload{ID: ev.ID, Type: ev.Type, Timestamp: ev.CreatedAt.UTC().Format(time.RFC3339), Data: ev.Data})
+	if err != nil {
+		return attemptOutcome{}, final("encode payload: %v", err)
+	}
+	start := a.now()
+	o := attemptOutcome{d: d, ep: ep, ev: ev, start: start}
+	header, err := signing.Headers(models.ActiveSecrets(ep.Secrets, start), d.MessageID, start, body)
+	if err != nil {
+		o.err = fmt.Errorf("sign: %w", err)
+	} else {
+		if link := a.chain.Sign(chain.Link{RootID: ev.Root(), Depth: ev.Depth}); link != "" {
+			header.Set(chain.Header, link)
+		}
+		o.resp, o.err = a.dispatcher.Post(ctx, dispatch.Request{URL: ep.URL, Body: body, Header: header})
+		if dispatch.IsBadRequest(o.err) {
+			o.err = fmt.Errorf("build request: %w", o.err)
+		}
+	}
+	o.end = a.now()
+	o.rec = &models.Attempt{At: start, DurationMS: o.end.Sub(start).Milliseconds(), StatusCode: o.resp.Status, ResponseExcerpt: o.resp.Excerpt}
+	if o.err != nil {
+		o.rec.Error = o.err.Error()
+	}
+	return o, nil
+}
+
 // succeeded records a 2xx and resets the endpoint's failure clock.
-func (a *Activities) succeeded(ctx context.Context, o attemptOutcome) DeliverResult {
+func (a *Activities) succeeded(ctx context.Context, o attemptOutcome) workflows.DeliverResult {
 	o.rec.Outcome = models.AttemptSucceeded
 	if err := a.store.RecordAttempt(ctx, o.d.ID, o.rec, models.DeliverySucceeded, nil); err != nil {
 		// The receiver has it; failing here would send it again. Say so and move on:
@@ -189,13 +168,13 @@ func (a *Activities) succeeded(ctx context.Context, o attemptOutcome) DeliverRes
 			a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", o.ep.ID, "error", err)
 		}
 	}
-	return DeliverResult{Attempt: o.attempt, StatusCode: o.status}
+	return workflows.DeliverResult{Attempt: o.attempt, StatusCode: o.resp.Status}
 }
 
 // failedForGood records the answers that retrying cannot change (blocked, 410,
 // abort-message, a final 4xx); done is false for the others.
 func (a *Activities) failedForGood(ctx context.Context, o attemptOutcome) (done bool, err error) {
-	d, rec, status := o.d, o.rec, o.status
+	d, rec, status := o.d, o.rec, o.resp.Status
 	switch {
 	case errors.Is(o.err, netguard.ErrBlocked):
 		rec.Outcome = models.AttemptBlocked
@@ -206,11 +185,11 @@ func (a *Activities) failedForGood(ctx context.Context, o attemptOutcome) (done 
 			return true, err
 		}
 		return true, a.fail(ctx, d, rec, "HTTP 410 Gone: endpoint disabled")
-	case o.err == nil && o.abort:
+	case o.err == nil && o.resp.Abort:
 		// The receiver asked, with webhook-delivery: abort-message, to stop retrying.
 		rec.Outcome = models.AttemptFailed
 		return true, a.fail(ctx, d, rec, "HTTP %d; the receiver asked to abort this message", status)
-	case o.err == nil && isFinalStatus(status):
+	case o.err == nil && dispatch.IsFinalStatus(status):
 		rec.Outcome = models.AttemptFailed
 		return true, a.fail(ctx, d, rec, "HTTP %d", status)
 	}
@@ -223,7 +202,7 @@ func (a *Activities) failedForGood(ctx context.Context, o attemptOutcome) (done 
 // error that tells Temporal when to try again.
 func (a *Activities) retryLater(ctx context.Context, o attemptOutcome) error {
 	d, ep, rec, start := o.d, o.ep, o.rec, o.start
-	reason := describe(o.status, o.err)
+	reason := describe(o.resp.Status, o.err)
 	since, err := a.store.SetEndpointHealth(ctx, d.WorkspaceID, ep.ID, false, start)
 	if err != nil {
 		a.logger.WarnContext(ctx, "record endpoint health", "endpoint_id", ep.ID, "error", err)
@@ -236,17 +215,10 @@ func (a *Activities) retryLater(ctx context.Context, o attemptOutcome) error {
 		rec.Outcome = models.AttemptFailed
 		return a.fail(ctx, d, rec, "%s; endpoint disabled after failing for %s", reason, a.disableAfter)
 	}
-	if o.attempt >= len(a.schedule) {
+	delay, ok := a.policy.Next(o.attempt, o.resp.RetryAfter)
+	if !ok {
 		rec.Outcome = models.AttemptFailed
 		return a.fail(ctx, d, rec, "%s; gave up after %d attempts", reason, o.attempt)
-	}
-	delay := a.jitter(a.schedule[o.attempt])
-	if o.retryAfter > 0 {
-		delay = max(delay, min(o.retryAfter, a.maxRetryAfter))
-	}
-	if delay <= 0 {
-		// Zero would mean "use the retry policy's interval" to Temporal.
-		delay = time.Millisecond
 	}
 	// The delay runs from the end of the attempt, as Temporal's own retry delay
 	// runs from the failure it is told of.
@@ -255,55 +227,8 @@ func (a *Activities) retryLater(ctx context.Context, o attemptOutcome) error {
 	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryPending, &next); err != nil {
 		return fmt.Errorf("record attempt of %s: %w", d.ID, err)
 	}
-	return temporal.NewApplicationErrorWithOptions(
-		fmt.Sprintf("attempt %d: %s; next attempt in %s", o.attempt, reason, delay.Round(time.Millisecond)),
-		ErrTypeDeliveryRetry,
-		temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: next}}},
-	)
-}
-
-// RetryDue, the details of a retryable attempt failure, is when the next attempt
-// is due by the attempt's own clock. A first attempt made as a local activity may
-// run well after the workflow task began, so the workflow's clock is no base for
-// the delay; this is.
-type RetryDue struct {
-	At time.Time
-}
-
-// send makes the signed POST. It returns the status, an excerpt of the answer and
-// the Retry-After the receiver asked for.
-// link is the signed chain header: a receiver that is hookflow's own /hooks keeps
-// the chain's depth and budget.
-func (a *Activities) send(ctx context.Context, ep *models.Endpoint, msgID string, at time.Time, body []byte, link string) (int, string, time.Duration, bool, error) {
-	headers, err := signing.Headers(models.ActiveSecrets(ep.Secrets, at), msgID, at, body)
-	if err != nil {
-		return 0, "", 0, false, fmt.Errorf("sign: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", 0, false, fmt.Errorf("build request: %w", err)
-	}
-	for k, v := range headers {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hookflow/1")
-	if link != "" {
-		req.Header.Set(chain.Header, link)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return 0, "", 0, false, err
-	}
-	defer resp.Body.Close()
-	// Read at most the excerpt: a hostile receiver cannot make us hold more.
-	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseExcerpt))
-	excerpt := strings.ToValidUTF8(string(raw), string(utf8.RuneError))
-	if readErr != nil && excerpt == "" {
-		excerpt = "(reading the response failed: " + readErr.Error() + ")"
-	}
-	abort := strings.EqualFold(strings.TrimSpace(resp.Header.Get("webhook-delivery")), "abort-message")
-	return resp.StatusCode, excerpt, parseRetryAfter(resp.Header.Get("Retry-After"), at), abort, nil
+	return workflows.RetryLater(workflows.ErrTypeDeliveryRetry,
+		fmt.Sprintf("attempt %d: %s; next attempt in %s", o.attempt, reason, delay.Round(time.Millisecond)), delay, next)
 }
 
 // disable turns the endpoint off with a reason and emits endpoint.disabled (once per
@@ -339,7 +264,7 @@ func (a *Activities) fail(ctx context.Context, d *models.Delivery, rec *models.A
 	if err := a.store.RecordAttempt(ctx, d.ID, rec, models.DeliveryFailed, nil); err != nil {
 		return fmt.Errorf("record attempt of %s: %w", d.ID, err)
 	}
-	return temporal.NewNonRetryableApplicationError(msg, ErrTypeDeliveryFinal, nil)
+	return temporal.NewNonRetryableApplicationError(msg, workflows.ErrTypeDeliveryFinal, nil)
 }
 
 // endWithout ends a delivery that cannot be attempted at all.
@@ -347,24 +272,11 @@ func (a *Activities) endWithout(ctx context.Context, d *models.Delivery, reason 
 	if err := a.store.SetDeliveryStatus(ctx, d.ID, models.DeliveryFailed, reason); err != nil {
 		return fmt.Errorf("mark delivery %s failed: %w", d.ID, err)
 	}
-	return temporal.NewNonRetryableApplicationError(reason, ErrTypeDeliveryFinal, nil)
+	return temporal.NewNonRetryableApplicationError(reason, workflows.ErrTypeDeliveryFinal, nil)
 }
 
 func final(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeDeliveryFinal, nil)
-}
-
-// isFinalStatus: a 4xx says the request itself is wrong, so repeating it is
-// pointless — except 408 (timeout), 425 (too early) and 429 (slow down).
-func isFinalStatus(code int) bool {
-	if code < 400 || code >= 500 {
-		return false
-	}
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-		return false
-	}
-	return true
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), workflows.ErrTypeDeliveryFinal, nil)
 }
 
 func describe(status int, err error) string {
@@ -372,25 +284,6 @@ func describe(status int, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("HTTP %d", status)
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; anything else is ignored.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		// Clamp before multiplying so a silly value cannot overflow.
-		return time.Duration(min(secs, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // pace holds the attempt until the endpoint's next send slot, shared by every worker
@@ -404,46 +297,10 @@ func (a *Activities) pace(ctx context.Context, ep *models.Endpoint) error {
 		return fmt.Errorf("pace delivery to %s: %w", ep.ID, err)
 	}
 	if !reserved {
-		delay := max(a.jitter(wait-maxPaceWait/2), 50*time.Millisecond)
-		return temporal.NewApplicationErrorWithOptions(
+		delay := max(a.policy.Jitter(wait-maxPaceWait/2), 50*time.Millisecond)
+		return workflows.RetryLater(workflows.ErrTypeDeliveryPaced,
 			fmt.Sprintf("paced: %s takes %d deliveries a second; next free slot in %s", ep.ID, ep.RateLimitPerSecond, wait.Round(time.Millisecond)),
-			ErrTypeDeliveryPaced,
-			temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{RetryDue{At: a.now().Add(delay)}}},
-		)
+			delay, a.now().Add(delay))
 	}
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// due returns once notBefore has come, waiting here for at most maxDueWait; an
-// attempt further from its time goes back to Temporal until then.
-func (a *Activities) due(ctx context.Context, notBefore time.Time) error {
-	wait := notBefore.Sub(a.now())
-	if wait <= 0 {
-		return nil
-	}
-	if wait > maxDueWait {
-		return temporal.NewApplicationErrorWithOptions(
-			fmt.Sprintf("not due yet: the attempt is scheduled for %s", notBefore.UTC().Format(time.RFC3339Nano)),
-			ErrTypeDeliveryNotDue,
-			temporal.ApplicationErrorOptions{NextRetryDelay: wait},
-		)
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return attempt.Sleep(ctx, wait)
 }
