@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -90,8 +91,8 @@ func TestHistoriesUseRegisteredNames(t *testing.T) {
 	}
 }
 
-// typesNamedIn lists the workflow and activity type names a saved history records.
-func typesNamedIn(t *testing.T, file string) []string {
+// loadHistory reads a saved history.
+func loadHistory(t *testing.T, file string) *historypb.History {
 	t.Helper()
 	fh, err := os.Open(file)
 	if err != nil {
@@ -102,6 +103,24 @@ func typesNamedIn(t *testing.T, file string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// localActivityType is the activity type a LocalActivity marker records.
+func localActivityType(t *testing.T, file string, a *historypb.MarkerRecordedEventAttributes) string {
+	t.Helper()
+	var m struct{ ActivityType string }
+	p := a.GetDetails()["data"].GetPayloads()
+	if len(p) == 0 || converter.GetDefaultDataConverter().FromPayload(p[0], &m) != nil {
+		t.Fatalf("%s: unreadable local activity marker", file)
+	}
+	return m.ActivityType
+}
+
+// typesNamedIn lists the workflow and activity type names a saved history records.
+func typesNamedIn(t *testing.T, file string) []string {
+	t.Helper()
+	h := loadHistory(t, file)
 	var names []string
 	for _, ev := range h.GetEvents() {
 		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
@@ -114,12 +133,7 @@ func typesNamedIn(t *testing.T, file string) []string {
 			names = append(names, a.GetActivityType().GetName())
 		}
 		if a := ev.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "LocalActivity" {
-			var m struct{ ActivityType string }
-			p := a.GetDetails()["data"].GetPayloads()
-			if len(p) == 0 || converter.GetDefaultDataConverter().FromPayload(p[0], &m) != nil {
-				t.Fatalf("%s: unreadable local activity marker", file)
-			}
-			names = append(names, m.ActivityType)
+			names = append(names, localActivityType(t, file, a))
 		}
 	}
 	if len(names) == 0 {
@@ -187,16 +201,7 @@ func TestEventPayloadMatchesHistories(t *testing.T) {
 // startInput is the raw JSON input a saved history's workflow was started with.
 func startInput(t *testing.T, file string) []byte {
 	t.Helper()
-	fh, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	p := loadHistory(t, file).GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
 	if len(p) != 1 {
 		t.Fatalf("%s: %d input payloads, want 1", file, len(p))
 	}
@@ -292,15 +297,7 @@ type activityPayload struct {
 // history records.
 func activityPayloads(t *testing.T, file string) []activityPayload {
 	t.Helper()
-	fh, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := loadHistory(t, file)
 	var out []activityPayload
 	for _, ev := range h.GetEvents() {
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
@@ -309,13 +306,9 @@ func activityPayloads(t *testing.T, file string) []activityPayload {
 			}
 		}
 		if a := ev.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "LocalActivity" {
-			var m struct{ ActivityType string }
-			p := a.GetDetails()["data"].GetPayloads()
-			if len(p) == 0 || converter.GetDefaultDataConverter().FromPayload(p[0], &m) != nil {
-				t.Fatalf("%s: unreadable local activity marker", file)
-			}
+			name := localActivityType(t, file, a)
 			for _, r := range a.GetDetails()["result"].GetPayloads() {
-				out = append(out, activityPayload{activity: m.ActivityType, result: true, data: r.GetData()})
+				out = append(out, activityPayload{activity: name, result: true, data: r.GetData()})
 			}
 		}
 	}

@@ -14,19 +14,24 @@ type LoyaltyStore interface {
 	ApplyPoints(ctx context.Context, workspaceID, customerID, name string, delta int64, reason, idempotencyKey string, at time.Time) (*models.PointsChange, error)
 }
 
-// AwardPoints is `loyalty.award_points` {"customer_id","customer_name"?,"points","reason"?}.
-// The ledger's idempotency key is the step's key, so a retried step awards once. It
-// emits loyalty.points_earned, and loyalty.tier_changed when a threshold is crossed.
-type AwardPoints struct {
+// Ledger is what the loyalty actions share: the points ledger they write, with the
+// step's key as its idempotency key so a retried step changes the balance once, and
+// the emitter for the events a change causes. Its writes are internal: a failure
+// retries quickly.
+type Ledger struct {
 	Store   LoyaltyStore
 	Emitter *Emitter
 }
 
+// Retry implements Action.
+func (Ledger) Retry() RetryKind { return RetryInternal }
+
+// AwardPoints is `loyalty.award_points` {"customer_id","customer_name"?,"points","reason"?}.
+// It emits loyalty.points_earned, and loyalty.tier_changed when a threshold is crossed.
+type AwardPoints struct{ Ledger }
+
 // Name implements Action.
 func (AwardPoints) Name() string { return "loyalty.award_points" }
-
-// Retry implements Action.
-func (AwardPoints) Retry() RetryKind { return RetryInternal }
 
 // Run implements Action.
 func (a AwardPoints) Run(ctx context.Context, sc StepContext, params map[string]any) (map[string]any, error) {
@@ -92,16 +97,10 @@ func (a AwardPoints) Run(ctx context.Context, sc StepContext, params map[string]
 
 // Redeem is `loyalty.redeem` {"customer_id","points","reward"}: it fails for good if
 // the balance is short, and emits loyalty.reward_redeemed.
-type Redeem struct {
-	Store   LoyaltyStore
-	Emitter *Emitter
-}
+type Redeem struct{ Ledger }
 
 // Name implements Action.
 func (Redeem) Name() string { return "loyalty.redeem" }
-
-// Retry implements Action.
-func (Redeem) Retry() RetryKind { return RetryInternal }
 
 // Run implements Action.
 func (a Redeem) Run(ctx context.Context, sc StepContext, params map[string]any) (map[string]any, error) {

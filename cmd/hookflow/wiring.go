@@ -235,11 +235,12 @@ func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClien
 		Limiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
 	})
 	dispatcher := dispatch.Dispatcher{Client: httpClient}
+	ledger := actions.Ledger{Store: st, Emitter: emitter}
 	return actions.NewRegistry(
 		actions.WebhookPost{Dispatcher: dispatcher, Deliveries: st, Chain: chainSigner(cfg)},
 		actions.SlackPost{Dispatcher: dispatcher},
-		actions.AwardPoints{Store: st, Emitter: emitter},
-		actions.Redeem{Store: st, Emitter: emitter},
+		actions.AwardPoints{Ledger: ledger},
+		actions.Redeem{Ledger: ledger},
 		actions.EmitAction{Emitter: emitter},
 	)
 }
