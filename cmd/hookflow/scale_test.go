@@ -78,6 +78,7 @@ func deliveredOnce(t *testing.T, rcv *testenv.Receiver, sent map[string]bool) ma
 	return got
 }
 
+// deliverRan matches the SDK metric that counts the Deliver activities a process ran.
 const deliverRan = `temporal_(?:local_)?activity_execution_latency_seconds_count\{[^}]*activity_type="Deliver"[^}]*\}`
 
 // TestTwoServersTwoWorkers: two `hookflow server` and two `hookflow worker`
