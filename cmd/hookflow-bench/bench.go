@@ -280,17 +280,38 @@ func (b *bench) setupResources(ctx context.Context) error {
 	if err := b.api(ctx, "PUT", "/v1/loyalty/tiers", map[string]any{"tiers": []map[string]any{{"name": "Bronze", "min_points": 0}, {"name": chainTier, "min_points": 10}}}, nil); err != nil {
 		return err
 	}
-	award := `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"int(event.data.rating) >= 4"},
- "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer_id }}",
-   "customer_name":"{{ .event.data.customer_name }}","points":{"$expr":"int(event.data.rating) * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
-	slack := `{"name":"Tell Slack about tiers","trigger":{"event_type":"loyalty.tier_changed"},
- "steps":[{"id":"notify","action":"slack.post","params":{"webhook_url":"` + b.recv.url + pathSlack + `","text":"{{ .event.data.customer_name }} reached {{ .event.data.tier }}"}}]}`
-	for _, a := range []string{award, slack} {
-		if err := b.api(ctx, "POST", "/v1/automations", json.RawMessage(a), nil); err != nil {
+	automations, err := flagshipAutomations(b.recv.url + pathSlack)
+	if err != nil {
+		return err
+	}
+	for _, a := range automations {
+		if err := b.api(ctx, "POST", "/v1/automations", a, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// flagshipFixture holds the flagship's two automations for the tests
+// (testenv.FlagshipAward and FlagshipNotify). The bench reads the same file
+// from the source tree it builds hookflow from, so the chain it measures is
+// the one the tests check.
+const flagshipFixture = "internal/testenv/testdata/flagship.json"
+
+// flagshipAutomations are the award and notify automations, the latter
+// posting to slackURL in place of the fixture's placeholder
+// (testenv.SlackURLPlaceholder).
+func flagshipAutomations(slackURL string) ([]json.RawMessage, error) {
+	raw, err := os.ReadFile(filepath.Join(moduleRoot(), flagshipFixture))
+	if err != nil {
+		return nil, err
+	}
+	var parts struct{ Award, Notify json.RawMessage }
+	if err := json.Unmarshal(raw, &parts); err != nil || parts.Award == nil || parts.Notify == nil {
+		return nil, fmt.Errorf("%s: want the award and notify automations (%v)", flagshipFixture, err)
+	}
+	quoted, _ := json.Marshal(slackURL)
+	return []json.RawMessage{parts.Award, bytes.Replace(parts.Notify, []byte(`"$SLACK_URL"`), quoted, 1)}, nil
 }
 
 // sender makes the i-th event of a run: its key (unique in the run), and the

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +131,24 @@ func postgresURL() string {
 		return u
 	}
 	return testenv.DefaultPostgresURL
+}
+
+// TestFlagshipAutomations: the bench posts the tests' flagship automations, with
+// the Slack URL filled in as testenv fills it in.
+func TestFlagshipAutomations(t *testing.T) {
+	const slackURL = "http://127.0.0.1:9/slack"
+	got, err := flagshipAutomations(slackURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{testenv.FlagshipAward(), testenv.FlagshipNotify(slackURL)}
+	if len(got) != len(want) {
+		t.Fatalf("%d automations, want %d", len(got), len(want))
+	}
+	for i := range want {
+		var g, w any
+		if json.Unmarshal(got[i], &g) != nil || json.Unmarshal([]byte(want[i]), &w) != nil || !reflect.DeepEqual(g, w) {
+			t.Errorf("automation %d:\n%s\nwant\n%s", i, got[i], want[i])
+		}
+	}
 }

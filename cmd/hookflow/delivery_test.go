@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -20,8 +22,8 @@ import (
 // secret, and the API shows the delivery and its attempt.
 func TestSignedDeliveryVerifiesAtReceiver(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 200)
-	other := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
+	other := testenv.NewReceiver(t, 200)
 	ep := s.createEndpoint(rcv.URL+"/hook", "review.created")
 	s.createEndpoint(other.URL, "order.placed") // not subscribed to review.created
 
@@ -33,7 +35,7 @@ func TestSignedDeliveryVerifiesAtReceiver(t *testing.T) {
 	if ds[0].Status != models.DeliverySucceeded || ds[0].EndpointID != ep.ID {
 		t.Fatalf("delivery %+v, want succeeded to %s", ds[0], ep.ID)
 	}
-	reqs := rcv.requests()
+	reqs := rcv.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("receiver got %d requests, want 1", len(reqs))
 	}
@@ -50,7 +52,7 @@ func TestSignedDeliveryVerifiesAtReceiver(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"type":"review.created"`) || !strings.Contains(string(r.Body), `"name":"Ann"`) {
 		t.Errorf("body %s lacks the event", r.Body)
 	}
-	if n := len(other.requests()); n != 0 {
+	if n := len(other.Requests()); n != 0 {
 		t.Errorf("unsubscribed endpoint got %d requests", n)
 	}
 	d := s.delivery(ds[0].ID)
@@ -63,7 +65,7 @@ func TestSignedDeliveryVerifiesAtReceiver(t *testing.T) {
 // on attempt 3, with 3 attempts recorded and one webhook-id throughout.
 func TestRetriesThenSucceeds(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 500, 503, 200)
+	rcv := testenv.NewReceiver(t, 500, 503, 200)
 	s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"total": 12.5}})
 	ds := s.waitDeliveries(ev.ID, 1, 30*time.Second)
@@ -77,7 +79,7 @@ func TestRetriesThenSucceeds(t *testing.T) {
 			t.Errorf("attempt %d: number %d status %d, want %d", i+1, a.Number, a.StatusCode, want)
 		}
 	}
-	reqs := rcv.requests()
+	reqs := rcv.Requests()
 	if len(reqs) != 3 {
 		t.Fatalf("receiver got %d requests, want 3", len(reqs))
 	}
@@ -100,7 +102,7 @@ func TestFinalFailures(t *testing.T) {
 		wantDisabled bool
 	}{{400, false}, {410, true}} {
 		t.Run(strconv.Itoa(tt.code), func(t *testing.T) {
-			rcv := newReceiver(t, tt.code)
+			rcv := testenv.NewReceiver(t, tt.code)
 			ep := s.createEndpoint(rcv.URL, "ping."+strconv.Itoa(tt.code))
 			ev := s.sendEvent(map[string]any{"type": "ping." + strconv.Itoa(tt.code)})
 			ds := s.waitDeliveries(ev.ID, 1, 20*time.Second)
@@ -108,7 +110,7 @@ func TestFinalFailures(t *testing.T) {
 			if d.Status != models.DeliveryFailed || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != tt.code {
 				t.Fatalf("delivery %s with attempts %+v, want failed after one %d", d.Status, d.Attempts, tt.code)
 			}
-			if n := len(rcv.requests()); n != 1 {
+			if n := len(rcv.Requests()); n != 1 {
 				t.Errorf("receiver got %d requests, want 1", n)
 			}
 			var got models.Endpoint
@@ -124,7 +126,7 @@ func TestFinalFailures(t *testing.T) {
 // give back the original id and cause one delivery.
 func TestDuplicateEventDeliversOnce(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
 	s.createEndpoint(rcv.URL)
 
 	first := s.sendEvent(map[string]any{"type": "order.placed", "id": "order-42", "data": map[string]any{}})
@@ -162,7 +164,7 @@ func TestDuplicateEventDeliversOnce(t *testing.T) {
 	}
 	s.waitDeliveries(a.ID, 1, 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	if n := len(rcv.requests()); n != 2 {
+	if n := len(rcv.Requests()); n != 2 {
 		t.Errorf("receiver got %d requests, want 2 (one per distinct event)", n)
 	}
 }
@@ -171,21 +173,15 @@ func TestDuplicateEventDeliversOnce(t *testing.T) {
 // for its next attempt; when a worker comes back, the delivery completes.
 func TestWorkerStoppedWhileDeliveryPending(t *testing.T) {
 	s := newStack(t, withSchedule("0s,3s,3s"))
-	rcv := newReceiver(t, 503)
+	rcv := testenv.NewReceiver(t, 503)
 	s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "order.placed"})
 
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rcv.requests()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(rcv.requests()) == 0 {
-		t.Fatal("first attempt never arrived")
-	}
+	testenv.Eventually(t, 20*time.Second, func() bool { return len(rcv.Requests()) > 0 }, testenv.Msg("first attempt arrived"))
 	s.stopWorker()
-	rcv.setCodes(200)
+	rcv.SetCodes(200)
 	time.Sleep(4 * time.Second) // the retry comes due while no worker is polling
-	if n := len(rcv.requests()); n != 1 {
+	if n := len(rcv.Requests()); n != 1 {
 		t.Fatalf("receiver got %d requests while the worker was down, want 1", n)
 	}
 	s.startWorker()
@@ -193,7 +189,7 @@ func TestWorkerStoppedWhileDeliveryPending(t *testing.T) {
 	if ds[0].Status != models.DeliverySucceeded {
 		t.Fatalf("delivery %s, want succeeded after the worker came back", ds[0].Status)
 	}
-	for _, r := range rcv.requests() {
+	for _, r := range rcv.Requests() {
 		if r.Header.Get("webhook-id") != ev.ID {
 			t.Errorf("webhook-id changed across the restart: %q", r.Header.Get("webhook-id"))
 		}
@@ -205,14 +201,14 @@ func TestWorkerStoppedWhileDeliveryPending(t *testing.T) {
 // attributes, as ops would in the Web UI.
 func TestManualRetryAndSearchAttributes(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 400)
+	rcv := testenv.NewReceiver(t, 400)
 	s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "invoice.paid"})
 	ds := s.waitDeliveries(ev.ID, 1, 20*time.Second)
 	if ds[0].Status != models.DeliveryFailed {
 		t.Fatalf("delivery %s, want failed", ds[0].Status)
 	}
-	rcv.setCodes(200)
+	rcv.SetCodes(200)
 	if code := s.do("POST", "/v1/deliveries/"+ds[0].ID+"/retry", nil, nil); code != http.StatusAccepted {
 		t.Fatalf("retry: status %d", code)
 	}
@@ -231,7 +227,7 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 	if d.Status != models.DeliverySucceeded || len(d.Attempts) != 2 || d.Attempts[1].Number != 2 {
 		t.Fatalf("after retry: %s with %d attempts, want succeeded with 2", d.Status, len(d.Attempts))
 	}
-	reqs := rcv.requests()
+	reqs := rcv.Requests()
 	if len(reqs) != 2 || reqs[0].Header.Get("webhook-id") != reqs[1].Header.Get("webhook-id") {
 		t.Errorf("retry did not keep the webhook-id: %d requests", len(reqs))
 	}
@@ -240,31 +236,27 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 		t.Errorf("retry of unknown delivery: %d, want 404", code)
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
 	query := `HookflowEventType="invoice.paid" AND HookflowWorkspace="` + models.DefaultWorkspaceID + `"`
-	for {
-		resp, err := s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
-		if err == nil {
-			found := false
-			for _, e := range resp.Executions {
-				found = found || strings.Contains(e.Execution.WorkflowId, ev.ID)
-			}
-			if found {
-				break
+	var err error
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		if resp, err = s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query}); err != nil {
+			return false
+		}
+		for _, e := range resp.Executions {
+			if strings.Contains(e.Execution.WorkflowId, ev.ID) {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workflow of %s not found with %s (err %v)", ev.ID, query, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprintf("workflow of %s found with %s (err %v)", ev.ID, query, err) })
 }
 
 // TestRotateSecretSignsWithBoth: after a rotation the old secret keeps signing, so
 // a receiver holding either one verifies the delivery.
 func TestRotateSecretSignsWithBoth(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
 	ep := s.createEndpoint(rcv.URL)
 	var rot struct {
 		Secret            string    `json:"secret"`
@@ -278,7 +270,7 @@ func TestRotateSecretSignsWithBoth(t *testing.T) {
 	}
 	ev := s.sendEvent(map[string]any{"type": "order.placed"})
 	s.waitDeliveries(ev.ID, 1, 20*time.Second)
-	r := rcv.requests()[0]
+	r := rcv.Requests()[0]
 	for _, secret := range []string{ep.Secret, rot.Secret} {
 		if err := signing.Verify(secret, r.Header, r.Body, time.Now(), 5*time.Minute); err != nil {
 			t.Errorf("does not verify with %s…: %v", secret[:10], err)
@@ -290,7 +282,7 @@ func TestRotateSecretSignsWithBoth(t *testing.T) {
 // that endpoint only.
 func TestEndpointPing(t *testing.T) {
 	s := newStack(t)
-	target, other := newReceiver(t, 200), newReceiver(t, 200)
+	target, other := testenv.NewReceiver(t, 200), testenv.NewReceiver(t, 200)
 	ep := s.createEndpoint(target.URL, "order.placed")
 	s.createEndpoint(other.URL, "*")
 	var ping struct {
@@ -300,14 +292,14 @@ func TestEndpointPing(t *testing.T) {
 		t.Fatalf("ping: %d %+v", code, ping)
 	}
 	s.waitDeliveries(ping.EventID, 1, 20*time.Second)
-	reqs := target.requests()
+	reqs := target.Requests()
 	if len(reqs) != 1 || !strings.Contains(string(reqs[0].Body), `"type":"hookflow.ping"`) {
 		t.Fatalf("target got %d requests", len(reqs))
 	}
 	if err := signing.Verify(ep.Secret, reqs[0].Header, reqs[0].Body, time.Now(), 5*time.Minute); err != nil {
 		t.Errorf("ping not signed: %v", err)
 	}
-	if n := len(other.requests()); n != 0 {
+	if n := len(other.Requests()); n != 0 {
 		t.Errorf("the wildcard endpoint got %d pings, want none", n)
 	}
 }

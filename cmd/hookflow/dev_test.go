@@ -23,26 +23,20 @@ func startDev(t *testing.T, env map[string]string) (stop func(), out *testenv.Sy
 	out = &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"dev"}, out, out, envMap(env)) }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, err := http.Get("http://" + env["HOOKFLOW_HTTP_ADDR"] + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	t.Cleanup(cancel) // stops a dev that never became ready
+	testenv.Eventually(t, 90*time.Second, func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("hookflow dev exited %d before it was ready: %s", code, out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("hookflow dev not ready after 90s: %s", out.String())
+		resp, err := http.Get("http://" + env["HOOKFLOW_HTTP_ADDR"] + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, func() string { return "hookflow dev ready: " + out.String() })
 	return func() {
 		cancel()
 		select {
@@ -133,11 +127,10 @@ func TestDevWalkthrough(t *testing.T) {
 			Body    string
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(inbox.Requests) == 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	testenv.Until(30*time.Second, func() bool {
 		call("GET", "/dev/inbox/crm", "", 200, &inbox)
-	}
+		return len(inbox.Requests) > 0
+	})
 	if len(inbox.Requests) != 1 {
 		t.Fatalf("inbox has %d requests, want 1", len(inbox.Requests))
 	}

@@ -9,39 +9,17 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
-// slackReceiver stands in for a Slack incoming webhook: it records the messages and
-// answers with its script of codes (429s carry Retry-After: 1).
-type slackReceiver struct {
-	*receiver
-}
-
-func (s slackReceiver) texts() []string {
+// texts are the messages a Slack receiver got, in order.
+func texts(slack *testenv.Receiver) []string {
 	var out []string
-	for _, r := range s.requests() {
-		var m struct{ Text string }
-		_ = json.Unmarshal(r.Body, &m)
-		out = append(out, m.Text)
+	for _, r := range slack.Requests() {
+		out = append(out, r.Key)
 	}
 	return out
-}
-
-func newSlack(t *testing.T, codes ...int) slackReceiver {
-	r := &receiver{codes: codes}
-	r.Server = newRawServer(t, func(w http.ResponseWriter, code int) {
-		if code == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		w.WriteHeader(code)
-		if code == 200 {
-			fmt.Fprint(w, "ok")
-		} else {
-			fmt.Fprint(w, "rate_limited")
-		}
-	}, r)
-	return slackReceiver{r}
 }
 
 func (s *stack) createAutomation(body string) models.Automation {
@@ -64,37 +42,23 @@ func (s *stack) member(id string) models.Member {
 
 func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.Run {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var ev struct {
 		Runs []models.Run `json:"runs"`
 	}
-	for time.Now().Before(deadline) {
+	testenv.Eventually(s.t, timeout, func() bool {
 		ev.Runs = nil
 		s.do("GET", "/v1/events/"+eventID, nil, &ev)
-		if len(ev.Runs) == n {
-			done := true
-			for _, r := range ev.Runs {
-				done = done && (r.Status == models.RunSucceeded || r.Status == models.RunFailed)
-			}
-			if done {
-				return ev.Runs
+		if len(ev.Runs) != n {
+			return false
+		}
+		for _, r := range ev.Runs {
+			if r.Status != models.RunSucceeded && r.Status != models.RunFailed {
+				return false
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("event %s: runs %+v not finished after %s (want %d)", eventID, ev.Runs, timeout, n)
-	return nil
-}
-
-// awardAutomation is the flagship's first rule. int() makes it work the same for
-// JSON numbers and for form fields and query parameters, which arrive as text.
-const awardAutomation = `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"int(event.data.rating) >= 4"},
- "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer_id }}",
-   "customer_name":"{{ .event.data.customer_name }}","points":{"$expr":"int(event.data.rating) * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
-
-func notifyAutomation(slackURL string) string {
-	return `{"name":"Tell Slack about tiers","trigger":{"event_type":"loyalty.tier_changed"},
- "steps":[{"id":"notify","action":"slack.post","params":{"webhook_url":"` + slackURL + `","text":"{{ .event.data.customer_name }} reached {{ .event.data.tier }}"}}]}`
+		return true
+	}, func() string { return fmt.Sprintf("event %s: runs %+v finished (want %d)", eventID, ev.Runs, n) })
+	return ev.Runs
 }
 
 func review(id string, rating int) map[string]any {
@@ -109,11 +73,11 @@ func TestFlagshipScenario(t *testing.T) {
 	if code := s.do("PUT", "/v1/loyalty/tiers", `{"tiers":[{"name":"Bronze","min_points":0},{"name":"Gold","min_points":150}]}`, nil); code != 200 {
 		t.Fatalf("set tiers: %d", code)
 	}
-	crm := newReceiver(t, 200)
+	crm := testenv.NewReceiver(t, 200)
 	ep := s.createEndpoint(crm.URL, "review.created")
-	slack := newSlack(t, 429, 200)
-	s.createAutomation(awardAutomation)
-	s.createAutomation(notifyAutomation(slack.URL))
+	slack := testenv.NewSlackReceiver(t, 429, 200)
+	s.createAutomation(testenv.FlagshipAward())
+	s.createAutomation(testenv.FlagshipNotify(slack.URL))
 
 	var evs []accepted
 	for i := 1; i <= 3; i++ {
@@ -146,16 +110,13 @@ func TestFlagshipScenario(t *testing.T) {
 		t.Errorf("ledger has %d entries, want 3", len(ledger.Data))
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for len(slack.requests()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Until(30*time.Second, func() bool { return len(slack.Requests()) >= 2 })
 	time.Sleep(time.Second) // nothing more may arrive
-	texts := slack.texts()
+	texts := texts(slack)
 	if len(texts) != 2 || texts[1] != "Ann reached Gold" {
 		t.Errorf("slack got %q, want one 429 then one \"Ann reached Gold\"", texts)
 	}
-	reqs := slack.requests()
+	reqs := slack.Requests()
 	if len(reqs) == 2 {
 		if gap := reqs[1].At.Sub(reqs[0].At); gap < 900*time.Millisecond {
 			t.Errorf("retry after the 429 came %s later, want ≥ 1s (Retry-After)", gap)
@@ -182,7 +143,7 @@ func TestFlagshipScenario(t *testing.T) {
 		t.Errorf("%d loyalty.tier_changed events, want exactly 1", n)
 	}
 
-	crmReqs := crm.requests()
+	crmReqs := crm.Requests()
 	if len(crmReqs) != 4 {
 		t.Errorf("CRM got %d deliveries, want 4 (three 5-star reviews and the poor one)", len(crmReqs))
 	}
@@ -198,20 +159,17 @@ func TestFlagshipScenario(t *testing.T) {
 // Slack told once.
 func TestRunSurvivesWorkerRestart(t *testing.T) {
 	s := newStack(t)
-	slack := newSlack(t, 200)
+	slack := testenv.NewSlackReceiver(t, 200)
 	s.createAutomation(`{"name":"award then tell","trigger":{"event_type":"review.created"},"steps":[
 	 {"id":"award","action":"loyalty.award_points","params":{"customer_id":"cus_bob","customer_name":"Bob","points":10}},
 	 {"id":"pause","action":"delay","params":{"duration":"2s"}},
 	 {"id":"notify","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"{{ .steps.award.customer_name }} has {{ .steps.award.balance }} points"}}]}`)
 	ev := s.sendEvent(map[string]any{"type": "review.created", "data": map[string]any{"rating": 5}})
 
-	deadline := time.Now().Add(20 * time.Second)
-	for s.member("cus_bob").Balance == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Until(20*time.Second, func() bool { return s.member("cus_bob").Balance != 0 })
 	s.stopWorker()
 	time.Sleep(3 * time.Second) // the delay ends while no worker is polling
-	if n := len(slack.requests()); n != 0 {
+	if n := len(slack.Requests()); n != 0 {
 		t.Fatalf("slack told %d times while the worker was down", n)
 	}
 	s.startWorker()
@@ -223,7 +181,7 @@ func TestRunSurvivesWorkerRestart(t *testing.T) {
 	if m := s.member("cus_bob"); m.Balance != 10 {
 		t.Errorf("balance %d, want 10 (awarded once)", m.Balance)
 	}
-	if texts := slack.texts(); len(texts) != 1 || texts[0] != "Bob has 10 points" {
+	if texts := texts(slack); len(texts) != 1 || texts[0] != "Bob has 10 points" {
 		t.Errorf("slack got %q, want once \"Bob has 10 points\"", texts)
 	}
 }
@@ -275,9 +233,8 @@ func TestChainDepthLimit(t *testing.T) {
 	s := newStack(t)
 	a := s.createAutomation(`{"name":"loop","trigger":{"event_type":"loop.tick"},"steps":[{"id":"again","action":"event.emit","params":{"type":"loop.tick","data":{"n":{"$expr":"event.depth"}}}}]}`)
 	s.sendEvent(map[string]any{"type": "loop.tick"})
-	deadline := time.Now().Add(60 * time.Second)
 	var failed *models.Run
-	for failed == nil && time.Now().Before(deadline) {
+	testenv.Until(60*time.Second, func() bool {
 		var runs struct{ Data []models.Run }
 		s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
 		for i := range runs.Data {
@@ -285,8 +242,8 @@ func TestChainDepthLimit(t *testing.T) {
 				failed = &runs.Data[i]
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return failed != nil
+	})
 	if failed == nil {
 		t.Fatal("no run failed: the chain did not stop")
 	}
@@ -303,9 +260,9 @@ func TestChainDepthLimit(t *testing.T) {
 // TestAutomationDryRun: /test renders params and writes nothing.
 func TestAutomationDryRun(t *testing.T) {
 	s := newStack(t)
-	crm := newReceiver(t, 200)
+	crm := testenv.NewReceiver(t, 200)
 	s.createEndpoint(crm.URL)
-	a := s.createAutomation(awardAutomation)
+	a := s.createAutomation(testenv.FlagshipAward())
 	var res struct {
 		Matched bool
 		Steps   []struct {
@@ -336,8 +293,8 @@ func TestAutomationDryRun(t *testing.T) {
 	}
 	var evs struct{ Data []json.RawMessage }
 	s.do("GET", "/v1/events", nil, &evs)
-	if len(evs.Data) != 0 || len(crm.requests()) != 0 {
-		t.Errorf("dry run made %d events and %d deliveries", len(evs.Data), len(crm.requests()))
+	if len(evs.Data) != 0 || len(crm.Requests()) != 0 {
+		t.Errorf("dry run made %d events and %d deliveries", len(evs.Data), len(crm.Requests()))
 	}
 }
 
@@ -346,7 +303,7 @@ func TestAutomationDryRun(t *testing.T) {
 // update bumps the version and the run keeps the version it started with.
 func TestRunRetryAndVersions(t *testing.T) {
 	s := newStack(t)
-	slack := newSlack(t, 404, 200)
+	slack := testenv.NewSlackReceiver(t, 404, 200)
 	a := s.createAutomation(`{"name":"award then tell","trigger":{"event_type":"order.placed"},"steps":[
 	 {"id":"award","action":"loyalty.award_points","params":{"customer_id":"cus_cy","points":5}},
 	 {"id":"notify","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"{{ .steps.award.balance }}"}}]}`)
@@ -365,22 +322,18 @@ func TestRunRetryAndVersions(t *testing.T) {
 	if code := s.do("POST", "/v1/runs/"+run.ID+"/retry", nil, nil); code != http.StatusAccepted {
 		t.Fatalf("retry: %d", code)
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	var got models.Run
-	for time.Now().Before(deadline) {
+	testenv.Until(30*time.Second, func() bool {
 		s.do("GET", "/v1/runs/"+run.ID, nil, &got)
-		if got.Status == models.RunSucceeded {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return got.Status == models.RunSucceeded
+	})
 	if got.Status != models.RunSucceeded || got.AutomationVersion != 1 {
 		t.Fatalf("after retry: %s (version %d), want succeeded on version 1", got.Status, got.AutomationVersion)
 	}
 	if m := s.member("cus_cy"); m.Balance != 5 {
 		t.Errorf("balance %d after the retry, want 5 (award not repeated)", m.Balance)
 	}
-	if texts := slack.texts(); len(texts) != 2 || texts[1] != "5" {
+	if texts := texts(slack); len(texts) != 2 || texts[1] != "5" {
 		t.Errorf("slack got %q", texts)
 	}
 	if code := s.do("POST", "/v1/runs/"+run.ID+"/retry", nil, nil); code != http.StatusConflict {
@@ -393,8 +346,8 @@ func TestRunRetryAndVersions(t *testing.T) {
 // every attempt recorded as a delivery of the step.
 func TestWebhookStepRecordsAttempts(t *testing.T) {
 	s := newStack(t)
-	crm := newReceiver(t, 500, 200)
-	erp := newReceiver(t, 200)
+	crm := testenv.NewReceiver(t, 500, 200)
+	erp := testenv.NewReceiver(t, 200)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	a := s.createAutomation(`{"name":"forward","trigger":{"event_type":"order.placed"},"steps":[
 	 {"id":"post","action":"webhook.post","params":{"url":"` + crm.URL + `","secret":"` + secret + `","body":{"order":"{{ .event.data.id }}","total":{"$expr":"event.data.total"}}}},
@@ -404,7 +357,7 @@ func TestWebhookStepRecordsAttempts(t *testing.T) {
 	if run.Status != models.RunSucceeded {
 		t.Fatalf("run %s: %+v", run.Status, run.Steps)
 	}
-	reqs := crm.requests()
+	reqs := crm.Requests()
 	if len(reqs) != 2 || reqs[0].Header.Get("webhook-id") != reqs[1].Header.Get("webhook-id") {
 		t.Fatalf("receiver got %d requests (webhook-ids must match)", len(reqs))
 	}
@@ -414,7 +367,7 @@ func TestWebhookStepRecordsAttempts(t *testing.T) {
 	if err := signing.Verify(secret, reqs[1].Header, reqs[1].Body, time.Now(), 5*time.Minute); err != nil {
 		t.Errorf("step delivery does not verify: %v", err)
 	}
-	if e := erp.requests(); len(e) != 1 || signing.Verify(a.SigningSecret, e[0].Header, e[0].Body, time.Now(), 5*time.Minute) != nil {
+	if e := erp.Requests(); len(e) != 1 || signing.Verify(a.SigningSecret, e[0].Header, e[0].Body, time.Now(), 5*time.Minute) != nil {
 		t.Errorf("a step without params.secret must be signed with the automation's secret (%d requests)", len(e))
 	}
 	var list struct{ Data []models.Delivery }
@@ -438,7 +391,7 @@ func TestWebhookStepRecordsAttempts(t *testing.T) {
 // the rest as activities, and then fails the run.
 func TestWebhookStepGivesUp(t *testing.T) {
 	s := newStack(t)
-	down := newReceiver(t, 503)
+	down := testenv.NewReceiver(t, 503)
 	s.createAutomation(`{"name":"forward","trigger":{"event_type":"order.placed"},"steps":[
 	 {"id":"post","action":"webhook.post","params":{"url":"` + down.URL + `","body":{"order":"{{ .event.data.id }}"}}}]}`)
 	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"id": "o-2"}})
@@ -446,7 +399,7 @@ func TestWebhookStepGivesUp(t *testing.T) {
 	if run.Status != models.RunFailed {
 		t.Fatalf("run %s, want failed: %+v", run.Status, run.Steps)
 	}
-	if n := len(down.requests()); n != 3 {
+	if n := len(down.Requests()); n != 3 {
 		t.Errorf("receiver got %d requests, want 3 (the schedule's attempts)", n)
 	}
 }

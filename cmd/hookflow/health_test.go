@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -21,8 +21,8 @@ func withDisableAfter(d time.Duration) stackOption {
 // succeeds in turn never is; recover re-sends what failed, same webhook-ids.
 func TestEndpointHealth(t *testing.T) {
 	s := newStack(t, withSchedule("0s,400ms,400ms,400ms,400ms,400ms,400ms"), withDisableAfter(1500*time.Millisecond))
-	down := newReceiver(t, 503)
-	flaky := newReceiver(t, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200)
+	down := testenv.NewReceiver(t, 503)
+	flaky := testenv.NewReceiver(t, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200, 503, 200)
 	epDown := s.createEndpoint(down.URL, "order.placed")
 	epFlaky := s.createEndpoint(flaky.URL, "invoice.paid")
 	start := time.Now().Add(-time.Second)
@@ -45,22 +45,22 @@ func TestEndpointHealth(t *testing.T) {
 	if !got.Enabled {
 		t.Errorf("intermittently failing endpoint was disabled: %q", got.DisabledReason)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	found := false
-	for !found && time.Now().Before(deadline) {
+	found := testenv.Until(10*time.Second, func() bool {
 		var evs struct{ Data []models.Event }
 		s.do("GET", "/v1/events?limit=250", nil, &evs)
 		for _, e := range evs.Data {
-			found = found || (e.Type == "endpoint.disabled" && string(e.Data) != "" && contains(string(e.Data), epDown.ID))
+			if e.Type == "endpoint.disabled" && strings.Contains(string(e.Data), epDown.ID) {
+				return true
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 	if !found {
 		t.Error("no endpoint.disabled event for the dead endpoint")
 	}
 
 	// Fixed: re-enable and recover what failed since the start.
-	down.setCodes(200)
+	down.SetCodes(200)
 	if code := s.do("PATCH", "/v1/endpoints/"+epDown.ID, `{"enabled":true}`, nil); code != 200 {
 		t.Fatalf("re-enable: %d", code)
 	}
@@ -72,7 +72,7 @@ func TestEndpointHealth(t *testing.T) {
 	if ds[0].Status != models.DeliverySucceeded {
 		t.Errorf("recovered delivery %s", ds[0].Status)
 	}
-	reqs := down.requests()
+	reqs := down.Requests()
 	if last := reqs[len(reqs)-1]; last.Header.Get("webhook-id") != ev.ID {
 		t.Errorf("recovered with webhook-id %q, want %q", last.Header.Get("webhook-id"), ev.ID)
 	}
@@ -82,27 +82,15 @@ func TestEndpointHealth(t *testing.T) {
 // the retries of that message.
 func TestAbortMessage(t *testing.T) {
 	s := newStack(t)
-	var n atomic.Int32
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.Header().Set("webhook-delivery", "abort-message")
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer rcv.Close()
+	rcv := testenv.NewReceiver(t)
+	rcv.SetAnswer(func(testenv.Request) testenv.Reply {
+		return testenv.Reply{Code: http.StatusServiceUnavailable, Header: http.Header{"Webhook-Delivery": {"abort-message"}}}
+	})
 	s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "order.placed"})
 	ds := s.waitDeliveries(ev.ID, 1, 20*time.Second)
 	time.Sleep(time.Second)
-	if ds[0].Status != models.DeliveryFailed || n.Load() != 1 {
-		t.Errorf("delivery %s after %d requests, want failed after 1", ds[0].Status, n.Load())
+	if n := len(rcv.Requests()); ds[0].Status != models.DeliveryFailed || n != 1 {
+		t.Errorf("delivery %s after %d requests, want failed after 1", ds[0].Status, n)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

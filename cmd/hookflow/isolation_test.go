@@ -8,6 +8,7 @@ import (
 
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -16,7 +17,7 @@ import (
 // router itself, so a new route cannot be forgotten.
 func TestTenantIsolation(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 400)
+	rcv := testenv.NewReceiver(t, 400)
 	ep := s.createEndpoint(rcv.URL)
 	a := s.createAutomation(`{"name":"a","trigger":{"event_type":"order.placed"},"steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"cus_a","points":1}}]}`)
 	src := s.createSource(`{"name":"s","verification":{"scheme":"none"},"event_type":{"value":"x.y"}}`)

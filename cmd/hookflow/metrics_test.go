@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -50,8 +51,8 @@ func (s *stack) scrape(pattern string) float64 {
 // Temporal SDK's own worker metrics.
 func TestMetricsMove(t *testing.T) {
 	s := newStack(t, withSchedule("0s,50ms"))
-	ok := newReceiver(t, 200)
-	bad := newReceiver(t, 503)
+	ok := testenv.NewReceiver(t, 200)
+	bad := testenv.NewReceiver(t, 503)
 	s.createEndpoint(ok.URL, "metrics.test")
 	s.createEndpoint(bad.URL, "metrics.test")
 	if v := s.scrape(`hookflow_events_accepted_total\{ingress="api"\}`); v != -1 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/apikeys"
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -84,7 +85,7 @@ func TestRateLimits(t *testing.T) {
 // every delivery of a burst, never more than 4 in any second.
 func TestEndpointRateLimitPaces(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
 	var bad apiError
 	if code := s.do("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"*"}, "rate_limit_per_second": -1}, &bad); code != http.StatusBadRequest || !strings.Contains(bad.Error.Message, "rate_limit_per_second") {
 		t.Errorf("negative rate: %d %+v", code, bad)
@@ -103,7 +104,7 @@ func TestEndpointRateLimitPaces(t *testing.T) {
 			t.Errorf("delivery %+v: want succeeded at the first attempt (pacing is not a failed attempt)", d)
 		}
 	}
-	got := rcv.requests()
+	got := rcv.Requests()
 	if len(got) != n {
 		t.Fatalf("receiver got %d requests, want %d", len(got), n)
 	}

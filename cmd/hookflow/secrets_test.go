@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookflow/hookflow/internal/secretbox"
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -42,7 +43,7 @@ var sealedKeyID = regexp.MustCompile(`hfenc:v1:([0-9a-f]{8}):`)
 // new key, after which the platform signs and verifies with the same secrets as before.
 func TestSecretsAtRestAndKeyRotation(t *testing.T) {
 	s := newStack(t)
-	rcv := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
 	ep := s.createEndpoint(rcv.URL+"/hook", "review.created")
 	const sourceSecret = "srcsecret-8f742231b10e8888abcd99"
 	src := s.createSource(`{"name":"stripe","verification":{"scheme":"stripe","secret":"` + sourceSecret + `"},"event_type":{"path":"type"}}`)
@@ -104,7 +105,7 @@ func TestSecretsAtRestAndKeyRotation(t *testing.T) {
 		}
 	}
 	var endpointOK, automationOK bool
-	for _, r := range rcv.requests() {
+	for _, r := range rcv.Requests() {
 		switch r.Path {
 		case "/hook":
 			endpointOK = signing.Verify(ep.Secret, r.Header, r.Body, time.Now(), 5*time.Minute) == nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -71,7 +72,7 @@ func hmacHex(secret, msg string) string {
 // duplicate that runs nothing new.
 func TestSourceFormAndQueryTriggerFlagship(t *testing.T) {
 	s := newStack(t)
-	s.createAutomation(awardAutomation) // the flagship rule, as JSON events use it
+	s.createAutomation(testenv.FlagshipAward()) // the flagship rule, as JSON events use it
 	src := s.createSource(`{"name":"legacy reviews","verification":{"scheme":"hmac","header":"X-Signature","prefix":"sha256="},
 	 "event_type":{"value":"review.created"},"event_id":{"header":"X-Delivery"}}`)
 	if !strings.HasSuffix(src.URL, "/hooks/"+src.ID) || src.Secret == "" {

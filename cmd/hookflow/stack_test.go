@@ -44,17 +44,17 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ts, err := devstack.Start(context.Background(), devstack.Options{
-		DataDir:          dir,
-		FrontendAddr:     "127.0.0.1:0",
-		SearchAttributes: workflows.SearchAttributes(),
-		Logger:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	// On a data dir, as `hookflow dev` runs it, rather than testenv's in-memory
+	// default.
+	ts, stop, err := testenv.StartTemporal(
+		testenv.WithSearchAttributes(workflows.SearchAttributes()),
+		testenv.WithServerLogLevel(slog.LevelError),
+		func(o *devstack.Options) { o.DataDir = dir })
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded Temporal:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer ts.Stop()
+	defer stop()
 	temporalAddr = ts.FrontendAddr()
 	return m.Run()
 }
@@ -181,6 +181,13 @@ func (s *stack) do(method, path string, body any, out any) int {
 
 func (s *stack) doKey(key, method, path string, body any, out any) int {
 	s.t.Helper()
+	return callAPI(s.t, key, method, s.api.URL+path, body, out)
+}
+
+// callAPI sends body (a string as is, anything else as JSON) to url with key
+// (none when empty) and decodes the JSON answer into out when out is not nil.
+func callAPI(t testing.TB, key, method, url string, body any, out any) int {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -189,13 +196,13 @@ func (s *stack) doKey(key, method, path string, body any, out any) int {
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 		r = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(method, s.api.URL+path, r)
+	req, err := http.NewRequest(method, url, r)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -205,13 +212,13 @@ func (s *stack) doKey(key, method, path string, body any, out any) int {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+			t.Fatalf("%s %s: decode %q: %v", method, url, raw, err)
 		}
 	}
 	return resp.StatusCode
@@ -271,22 +278,21 @@ func (s *stack) waitDeliveries(eventID string, n int, timeout time.Duration) []m
 	s.t.Helper()
 	var ev eventDetail
 	code := 0
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(s.t, timeout, func() bool {
 		ev = eventDetail{}
-		if code = s.do("GET", "/v1/events/"+eventID, nil, &ev); code == http.StatusOK && len(ev.Deliveries) == n {
-			done := true
-			for _, d := range ev.Deliveries {
-				done = done && d.Status != models.DeliveryPending
-			}
-			if done {
-				return ev.Deliveries
+		if code = s.do("GET", "/v1/events/"+eventID, nil, &ev); code != http.StatusOK || len(ev.Deliveries) != n {
+			return false
+		}
+		for _, d := range ev.Deliveries {
+			if d.Status == models.DeliveryPending {
+				return false
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("event %s (last answer %d): deliveries %+v not finished after %s (want %d)", eventID, code, ev.Deliveries, timeout, n)
-	return nil
+		return true
+	}, func() string {
+		return fmt.Sprintf("event %s (last answer %d): deliveries %+v finished (want %d)", eventID, code, ev.Deliveries, n)
+	})
+	return ev.Deliveries
 }
 
 func (s *stack) delivery(id string) models.Delivery {
@@ -296,59 +302,4 @@ func (s *stack) delivery(id string) models.Delivery {
 		s.t.Fatalf("get delivery %s: status %d", id, code)
 	}
 	return d
-}
-
-// receiver is a real HTTP server on loopback that records what it gets and answers
-// with the next code of its script (the last one repeats).
-type receiver struct {
-	*httptest.Server
-	mu    sync.Mutex
-	codes []int
-	got   []received
-}
-
-type received struct {
-	Path   string
-	Header http.Header
-	Body   []byte
-	At     time.Time
-}
-
-func newReceiver(t *testing.T, codes ...int) *receiver {
-	r := &receiver{codes: codes}
-	r.Server = newRawServer(t, func(w http.ResponseWriter, code int) {
-		w.WriteHeader(code)
-		fmt.Fprintf(w, `{"answer":%d}`, code)
-	}, r)
-	return r
-}
-
-// newRawServer serves r's script, answering through respond.
-func newRawServer(t *testing.T, respond func(w http.ResponseWriter, code int), r *receiver) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.got = append(r.got, received{Path: req.URL.Path, Header: req.Header.Clone(), Body: body, At: time.Now()})
-		i := len(r.got) - 1
-		code := http.StatusOK
-		if len(r.codes) > 0 {
-			code = r.codes[min(i, len(r.codes)-1)]
-		}
-		r.mu.Unlock()
-		respond(w, code)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func (r *receiver) setCodes(codes ...int) {
-	r.mu.Lock()
-	r.codes = codes
-	r.mu.Unlock()
-}
-
-func (r *receiver) requests() []received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]received(nil), r.got...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hookflow/hookflow/api"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/rules"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -204,9 +205,9 @@ type recoverAnswer struct {
 
 // failedDeliveries sends n events to an endpoint that answers 400 and waits for
 // their deliveries to fail for good.
-func (s *stack) failedDeliveries(n int) (endpointID string, rcv *receiver) {
+func (s *stack) failedDeliveries(n int) (endpointID string, rcv *testenv.Receiver) {
 	s.t.Helper()
-	rcv = newReceiver(s.t, 400)
+	rcv = testenv.NewReceiver(s.t, 400)
 	ep := s.createEndpoint(rcv.URL, "order.placed")
 	for range n {
 		ev := s.sendEvent(map[string]any{"type": "order.placed"})
@@ -215,19 +216,6 @@ func (s *stack) failedDeliveries(n int) (endpointID string, rcv *receiver) {
 		}
 	}
 	return ep.ID, rcv
-}
-
-func post(t *testing.T, base, key, path, body string, out any) int {
-	t.Helper()
-	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	decodeJSON(t, resp, out)
-	return resp.StatusCode
 }
 
 // TestRecoverOneAtATime: while one server is in the middle of recovering an
@@ -269,7 +257,7 @@ func TestRecoverOneAtATime(t *testing.T) {
 		t.Fatal("the first recover never started a delivery")
 	}
 	var e apiError
-	if code := post(t, s.api.URL, s.key, path, body, &e); code != http.StatusConflict || e.Error.Code != "recover_in_progress" || !strings.Contains(e.Error.Message, epID) {
+	if code := callAPI(t, s.key, "POST", s.api.URL+path, body, &e); code != http.StatusConflict || e.Error.Code != "recover_in_progress" || !strings.Contains(e.Error.Message, epID) {
 		t.Errorf("second recover on another server during the first: %d %+v, want 409 recover_in_progress", code, e.Error)
 	}
 	close(gate.release)
@@ -277,7 +265,7 @@ func TestRecoverOneAtATime(t *testing.T) {
 		t.Errorf("first recover answered %d %+v (%v), want 202 with 2 and no more", a.code, a.body, a.err)
 	}
 	var again recoverAnswer
-	if code := post(t, s.api.URL, s.key, path, body, &again); code != http.StatusAccepted {
+	if code := callAPI(t, s.key, "POST", s.api.URL+path, body, &again); code != http.StatusAccepted {
 		t.Errorf("recover after the first answered: %d, want 202 (the lease is released)", code)
 	}
 }
@@ -294,21 +282,18 @@ func TestRecoverIsBounded(t *testing.T) {
 	path := "/v1/endpoints/" + epID + "/recover"
 
 	var a recoverAnswer
-	if code := post(t, srv.URL, s.key, path, `{"since":"2020-01-01T00:00:00Z"}`, &a); code != http.StatusAccepted || a.Recovered != 2 || !a.More || a.NextCursor == nil {
+	if code := callAPI(t, s.key, "POST", srv.URL+path, `{"since":"2020-01-01T00:00:00Z"}`, &a); code != http.StatusAccepted || a.Recovered != 2 || !a.More || a.NextCursor == nil {
 		t.Fatalf("first call: %d %+v, want 2 recovered and more with a next_cursor", code, a)
 	}
 	// Let the two fail again, so a walk from the start would find them.
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rcv.requests()) < 5 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Until(20*time.Second, func() bool { return len(rcv.Requests()) >= 5 })
 	time.Sleep(500 * time.Millisecond)
 	var b recoverAnswer
-	if code := post(t, srv.URL, s.key, path, fmt.Sprintf(`{"since":"2020-01-01T00:00:00Z","cursor":%q}`, *a.NextCursor), &b); code != http.StatusAccepted || b.Recovered != 1 || b.More || b.NextCursor != nil {
+	if code := callAPI(t, s.key, "POST", srv.URL+path, fmt.Sprintf(`{"since":"2020-01-01T00:00:00Z","cursor":%q}`, *a.NextCursor), &b); code != http.StatusAccepted || b.Recovered != 1 || b.More || b.NextCursor != nil {
 		t.Errorf("second call from next_cursor: %d %+v, want 1 recovered, no more, next_cursor null", code, b)
 	}
 	var e apiError
-	if code := post(t, srv.URL, s.key, path, `{"since":"2020-01-01T00:00:00Z","cursor":"nope"}`, &e); code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "cursor") {
+	if code := callAPI(t, s.key, "POST", srv.URL+path, `{"since":"2020-01-01T00:00:00Z","cursor":"nope"}`, &e); code != http.StatusBadRequest || !strings.Contains(e.Error.Message, "cursor") {
 		t.Errorf("bad cursor: %d %+v, want 400 naming cursor", code, e.Error)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/internal/tracing"
 )
 
@@ -18,16 +20,17 @@ func TestTracingSpansRequestToActivities(t *testing.T) {
 	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 	t.Cleanup(func() { tracing.Install(sdktrace.NewTracerProvider()) })
 	s := newStack(t, func(c *config.Config) { c.Tracing = true })
-	rcv := newReceiver(t, 200)
+	rcv := testenv.NewReceiver(t, 200)
 	s.createEndpoint(rcv.URL, "trace.test")
 	ev := s.sendEvent(map[string]any{"type": "trace.test", "data": map[string]any{}})
 	s.waitDeliveries(ev.ID, 1, 20*time.Second)
 
 	var root sdktrace.ReadOnlySpan
-	deadline := time.Now().Add(10 * time.Second)
 	want := []string{"StartWorkflow:EventWorkflow", "RunWorkflow:EventWorkflow", "StartActivity:Deliver", "RunActivity:Deliver"}
-	for {
-		spans := rec.Ended()
+	var spans []sdktrace.ReadOnlySpan
+	var missing []string
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		spans = rec.Ended()
 		for _, sp := range spans {
 			if sp.Name() == "HTTP POST" && sp.Parent().TraceID().IsValid() == false {
 				for _, a := range sp.Attributes() {
@@ -37,7 +40,7 @@ func TestTracingSpansRequestToActivities(t *testing.T) {
 				}
 			}
 		}
-		missing := []string{}
+		missing = []string{}
 		if root != nil {
 			for _, name := range want {
 				found := false
@@ -49,16 +52,12 @@ func TestTracingSpansRequestToActivities(t *testing.T) {
 				}
 			}
 		}
-		if root != nil && len(missing) == 0 {
-			return
+		return root != nil && len(missing) == 0
+	}, func() string {
+		var names []string
+		for _, sp := range spans {
+			names = append(names, sp.Name()+"@"+sp.SpanContext().TraceID().String()[:8])
 		}
-		if time.Now().After(deadline) {
-			var names []string
-			for _, sp := range spans {
-				names = append(names, sp.Name()+"@"+sp.SpanContext().TraceID().String()[:8])
-			}
-			t.Fatalf("root span found: %v; missing in its trace: %v; all spans: %v", root != nil, missing, names)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Sprintf("root span found: %v; missing in its trace: %v; all spans: %v", root != nil, missing, names)
+	})
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 // sendEvents posts n events built by mk to POST /v1/events with conc clients at once
@@ -86,35 +88,37 @@ func TestReceiverDown(t *testing.T) {
 	c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
 
-	rcvs := make([]*receiver, endpoints)
+	rcvs := make([]*testenv.Receiver, endpoints)
 	for i := range rcvs {
-		rcvs[i] = newReceiver(t, false)
-		rcvs[i].setAnswer(func(h hit) int {
+		rcvs[i] = testenv.NewReceiver(t)
+		rcvs[i].SetAnswer(func(h testenv.Request) testenv.Reply {
 			downFor := downLoad
-			if h.Data["wave"] == "probe" {
+			if eventData(h)["wave"] == "probe" {
 				downFor = downProbe
 			}
 			if h.N <= downFor {
-				return 503
+				return testenv.JSONReply(503)
 			}
-			return 200
+			return testenv.JSONReply(200)
 		})
-		api.must(ctx, t, 201, "POST", "http://"+srv.addr+"/v1/endpoints",
-			map[string]any{"url": rcvs[i].URL(), "event_types": []string{"rel.receiver_down"}}, nil)
+		api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints",
+			map[string]any{"url": rcvs[i].URL, "event_types": []string{"rel.receiver_down"}}, nil)
 	}
 	wave := func(n int, tag string) map[string]bool {
-		answers := sendEvents(ctx, api, func(int) string { return srv.addr }, n, 8, func(i int) any {
+		answers := sendEvents(ctx, api, func(int) string { return srv.Addr }, n, 8, func(i int) any {
 			return map[string]any{"type": "rel.receiver_down", "data": map[string]any{"i": i, "wave": tag}}
 		})
 		want := acceptedIDs(t, answers)
-		waitFor(ctx, t, 3*time.Minute, func() bool {
+		testenv.EventuallyCtx(ctx, t, 3*time.Minute, func() bool {
 			for _, r := range rcvs {
 				if tl := count(r, want, nil); tl.Delivered < len(want) {
 					return false
 				}
 			}
 			return true
-		}, "every delivery of the %s wave arrived", tag)
+		}, func() string {
+			return fmt.Sprintf("every delivery of the %s wave arrived", tag)
+		})
 		return want
 	}
 	start := time.Now()
@@ -145,8 +149,8 @@ func TestReceiverDown(t *testing.T) {
 		other += tl.OtherEvents
 		afterOK += tl.Duplicates
 		attempts += tl.Requests
-		byID := map[string][]hit{}
-		for _, h := range r.all() {
+		byID := map[string][]testenv.Request{}
+		for _, h := range r.Requests() {
 			byID[h.Key] = append(byID[h.Key], h)
 		}
 		for id, hs := range byID {

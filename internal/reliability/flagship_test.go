@@ -18,19 +18,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
 )
-
-// awardAutomation is the flagship's first rule: a review of 4 or 5 stars earns ten
-// points a star for its customer (idempotent per run and step).
-const awardAutomation = `{"name":"Reviews earn points","trigger":{"event_type":"review.created","filter":"int(event.data.rating) >= 4"},
- "steps":[{"id":"award","action":"loyalty.award_points","params":{"customer_id":"{{ .event.data.customer_id }}",
-   "customer_name":"{{ .event.data.customer_name }}","points":{"$expr":"int(event.data.rating) * 10"},"reason":"review {{ .event.data.review_id }}"}}]}`
-
-// notifyAutomation is the flagship's second rule: a tier change is posted to Slack.
-func notifyAutomation(slackURL string) string {
-	return `{"name":"Tell Slack about tiers","trigger":{"event_type":"loyalty.tier_changed"},
- "steps":[{"id":"notify","action":"slack.post","params":{"webhook_url":"` + slackURL + `","text":"{{ .event.data.customer_name }} reached {{ .event.data.tier }}"}}]}`
-}
 
 func review(id, customer string, rating int) map[string]any {
 	return map[string]any{"type": "review.created", "id": id, "data": map[string]any{
@@ -55,17 +44,17 @@ func TestWorkerKilledMidDelivery(t *testing.T) {
 	srv := c.add(ctx, "server", "server")
 	worker := c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 
-	crm := newReceiver(t, false)
-	crm.holdAll()
-	slack := newReceiver(t, true)
+	crm := testenv.NewReceiver(t)
+	crm.Hold()
+	slack := testenv.NewSlackReceiver(t)
 	api.must(ctx, t, 200, "PUT", base+"/v1/loyalty/tiers", `{"tiers":[{"name":"Bronze","min_points":0},{"name":"Gold","min_points":50}]}`, nil)
-	api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": crm.URL(), "event_types": []string{"review.created"}}, nil)
-	api.must(ctx, t, 201, "POST", base+"/v1/automations", awardAutomation, nil)
-	api.must(ctx, t, 201, "POST", base+"/v1/automations", notifyAutomation(slack.URL()), nil)
+	api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": crm.URL, "event_types": []string{"review.created"}}, nil)
+	api.must(ctx, t, 201, "POST", base+"/v1/automations", testenv.FlagshipAward(), nil)
+	api.must(ctx, t, 201, "POST", base+"/v1/automations", testenv.FlagshipNotify(slack.URL), nil)
 
-	answers := sendEvents(ctx, api, func(int) string { return srv.addr }, reviews, 8, func(i int) any {
+	answers := sendEvents(ctx, api, func(int) string { return srv.Addr }, reviews, 8, func(i int) any {
 		return review(fmt.Sprintf("rev-%d", i), fmt.Sprintf("cus_%d", i), 5)
 	})
 	want := acceptedIDs(t, answers)
@@ -77,22 +66,25 @@ func TestWorkerKilledMidDelivery(t *testing.T) {
 	// died would be posted again (Slack's incoming webhooks cannot deduplicate), so the
 	// kill waits until the runs are recorded.
 	db := openDB(t, c.dsn)
-	waitFor(ctx, t, 90*time.Second, func() bool {
-		return len(crm.inFlight()) == reviews &&
+	testenv.EventuallyCtx(ctx, t, 90*time.Second, func() bool {
+		return len(inFlight(crm)) == reviews &&
 			queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE status = 'succeeded'`) == 2*reviews
-	}, "the CRM holds %d deliveries (has %d) and the %d runs finished (Slack has %d messages)", reviews, len(crm.inFlight()), 2*reviews, len(slack.answered()))
-	held, slackHeld := crm.inFlight(), slack.inFlight()
-	worker.kill()
+	}, func() string {
+		return fmt.Sprintf("the CRM holds %d deliveries (has %d) and the %d runs finished (Slack has %d messages)", reviews, len(inFlight(crm)), 2*reviews, len(slack.Answered()))
+	})
+	held, slackHeld := inFlight(crm), inFlight(slack)
+	worker.Kill()
 	// The dead worker's connections close; release the CRM only once it has seen
 	// every one of them go, so no answer is written to a connection nobody reads.
-	waitFor(ctx, t, 10*time.Second, func() bool { return len(crm.inFlight()) == 0 }, "the CRM saw the killed worker's connections close")
-	crm.release()
+	testenv.EventuallyCtx(ctx, t, 10*time.Second, func() bool { return len(inFlight(crm)) == 0 }, testenv.Msg("the CRM saw the killed worker's connections close"))
+	crm.Release()
 	time.Sleep(2 * time.Second)
 	restarted := time.Now()
-	worker.start(ctx)
+	worker.Start(ctx)
 
-	waitFor(ctx, t, 150*time.Second, func() bool { return count(crm, want, nil).Delivered == len(want) },
-		"every review reached the CRM after the restart (%d of %d)", count(crm, want, nil).Delivered, len(want))
+	testenv.EventuallyCtx(ctx, t, 150*time.Second, func() bool { return count(crm, want, nil).Delivered == len(want) }, func() string {
+		return fmt.Sprintf("every review reached the CRM after the restart (%d of %d)", count(crm, want, nil).Delivered, len(want))
+	})
 	recovered := time.Since(restarted)
 	time.Sleep(2 * time.Second) // a late duplicate would come now
 
@@ -110,9 +102,9 @@ func TestWorkerKilledMidDelivery(t *testing.T) {
 		t.Errorf("webhook-id differed from the event id (%v) or unknown events arrived (%d)", !tl.SameID, tl.OtherEvents)
 	}
 
-	waitFor(ctx, t, 30*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 30*time.Second, func() bool {
 		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE status NOT IN ('succeeded','failed')`) == 0
-	}, "every automation run finished")
+	}, testenv.Msg("every automation run finished"))
 	runs := queryInt(t, db, `SELECT count(*) FROM automation_runs`)
 	failed := queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE status <> 'succeeded'`)
 	awardRuns := queryInt(t, db, `SELECT count(*) FROM run_steps WHERE action = 'loyalty.award_points'`)
@@ -126,7 +118,7 @@ func TestWorkerKilledMidDelivery(t *testing.T) {
 		t.Errorf("ledger: %d entries for %d award steps (%d keys repeated, %d customers without exactly one entry), want one per review",
 			entries, awardRuns, perRunStep, perCustomer)
 	}
-	slackMsgs := slack.answered()
+	slackMsgs := slack.Answered()
 	repeats := 0
 	for text, n := range slackMsgs {
 		if n != 1 && !slackHeld[text] {
@@ -153,14 +145,14 @@ func TestDuplicateStorm(t *testing.T) {
 	srv := c.add(ctx, "server", "server")
 	c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 
-	rcvs := make([]*receiver, endpoints)
+	rcvs := make([]*testenv.Receiver, endpoints)
 	for i := range rcvs {
-		rcvs[i] = newReceiver(t, false)
-		api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcvs[i].URL(), "event_types": []string{"review.created"}}, nil)
+		rcvs[i] = testenv.NewReceiver(t)
+		api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcvs[i].URL, "event_types": []string{"review.created"}}, nil)
 	}
-	api.must(ctx, t, 201, "POST", base+"/v1/automations", awardAutomation, nil)
+	api.must(ctx, t, 201, "POST", base+"/v1/automations", testenv.FlagshipAward(), nil)
 	var src struct {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
@@ -216,14 +208,14 @@ func TestDuplicateStorm(t *testing.T) {
 	rep.Sent, rep.Acked = fmt.Sprintf("2 × %d copies (%d deliveries expected)", copies, len(want)*endpoints), fmt.Sprintf("%d (all 202, %d distinct events)", 2*copies, len(want))
 
 	db := openDB(t, c.dsn)
-	waitFor(ctx, t, 60*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
 		for _, r := range rcvs {
 			if count(r, want, nil).Delivered < len(want) {
 				return false
 			}
 		}
 		return queryInt(t, db, `SELECT count(*) FROM loyalty_ledger`) >= 2
-	}, "both events delivered to every endpoint and awarded")
+	}, testenv.Msg("both events delivered to every endpoint and awarded"))
 	time.Sleep(2 * time.Second) // repeats would come now
 
 	delivered, dups, sameID := 0, 0, true
@@ -243,13 +235,13 @@ func TestDuplicateStorm(t *testing.T) {
 		t.Errorf("%d review events, %d ledger entries, %d runs stored; want 2 of each", events, entries, runs)
 	}
 
-	tc, err := client.Dial(client.Options{HostPort: c.temporal.addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	tc, err := client.Dial(client.Options{HostPort: c.temporal.Addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
 	var wfs int
-	waitFor(ctx, t, 30*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 30*time.Second, func() bool {
 		n, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default",
 			Query: `WorkflowType = 'EventWorkflow' AND HookflowEventType = 'review.created'`})
 		if err != nil {
@@ -258,7 +250,7 @@ func TestDuplicateStorm(t *testing.T) {
 		}
 		wfs = int(n.GetCount())
 		return wfs >= 2
-	}, "Temporal's visibility lists the storm's workflows")
+	}, testenv.Msg("Temporal's visibility lists the storm's workflows"))
 	if wfs != 2 {
 		t.Errorf("%d EventWorkflows for review.created, want 2 (one per stormed event)", wfs)
 	}

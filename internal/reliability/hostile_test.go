@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/signing"
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 // hostile is one request the API must refuse with a clear 4xx.
@@ -200,14 +201,14 @@ func TestHostileInput(t *testing.T) {
 	c := newCluster(ctx, t, clusterOptions{})
 	srv := c.add(ctx, "server", "server --with-worker")
 	api := newAPIClient(c.key)
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 	var src struct {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
 	}
 	api.must(ctx, t, 201, "POST", base+"/v1/sources", `{"name":"doorbell","verification":{"scheme":"standard-webhooks"},"event_type":{"path":"type"}}`, &src)
 	api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": "http://127.0.0.1:1/unused", "event_types": []string{"rel.other"}}, nil)
-	api.must(ctx, t, 201, "POST", base+"/v1/automations", awardAutomation, nil)
+	api.must(ctx, t, 201, "POST", base+"/v1/automations", testenv.FlagshipAward(), nil)
 
 	db := openDB(t, c.dsn)
 	before := tableCounts(t, db)
@@ -236,7 +237,7 @@ func TestHostileInput(t *testing.T) {
 			body = h.body
 		}
 		ans := api.do(ctx, h.method, base+h.path, body, header)
-		what := fmt.Sprintf("%s %s (%s)", h.method, tail(h.path, 60), h.name)
+		what := fmt.Sprintf("%s %s (%s)", h.method, testenv.Tail(h.path, 60), h.name)
 		if ans.Err != nil {
 			bad = append(bad, what+": "+ans.Err.Error())
 			continue
@@ -266,7 +267,7 @@ func TestHostileInput(t *testing.T) {
 	if len(changed) > 0 || len(after) != len(before) {
 		t.Errorf("the database changed: %v", changed)
 	}
-	panics := strings.Count(strings.ToLower(srv.out.String()), "panic")
+	panics := strings.Count(strings.ToLower(srv.Out.String()), "panic")
 	if panics > 0 {
 		t.Errorf("the server logged %d panics", panics)
 	}

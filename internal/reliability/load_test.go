@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 // request is one POST /v1/events of a steady load and what it got.
@@ -143,7 +145,7 @@ type loadResult struct {
 // settle waits for every acknowledged event to reach rcv (bounded) and tallies the
 // load's requests against what arrived. allowDup says whether repeats (with the same
 // webhook-id) are legitimate for this fault.
-func settle(ctx context.Context, t *testing.T, reqs []request, rcv *receiver, bound time.Duration) loadResult {
+func settle(ctx context.Context, t *testing.T, reqs []request, rcv *testenv.Receiver, bound time.Duration) loadResult {
 	t.Helper()
 	res := loadResult{acked: map[string]bool{}, outcomes: map[string]int{}}
 	ackedSeq := map[int]bool{}
@@ -172,8 +174,8 @@ func settle(ctx context.Context, t *testing.T, reqs []request, rcv *receiver, bo
 	}
 	time.Sleep(2 * time.Second) // late repeats would come now
 	res.tally = count(rcv, res.acked, nil)
-	for _, h := range rcv.all() {
-		if s, ok := h.Data["seq"].(float64); ok && !ackedSeq[int(s)] && h.Code/100 == 2 {
+	for _, h := range rcv.Requests() {
+		if s, ok := eventData(h)["seq"].(float64); ok && !ackedSeq[int(s)] && h.Code/100 == 2 {
 			res.unacked++
 		}
 	}
@@ -219,19 +221,19 @@ func TestAPIServerKilled(t *testing.T) {
 	b := c.add(ctx, "server-b", "server")
 	c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
-	rcv := newReceiver(t, false)
-	api.must(ctx, t, 201, "POST", "http://"+b.addr+"/v1/endpoints", map[string]any{"url": rcv.URL(), "event_types": []string{"rel.api"}}, nil)
+	rcv := testenv.NewReceiver(t)
+	api.must(ctx, t, 201, "POST", "http://"+b.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.api"}}, nil)
 
-	toA, toB := func() string { return a.addr }, func() string { return b.addr }
+	toA, toB := func() string { return a.Addr }, func() string { return b.Addr }
 	l := startLoad(ctx, api, "rel.api", toA, toA, toA, toB)
 	steady := func() { time.Sleep(1500 * time.Millisecond) }
 	steady()
-	a.term()
-	a.start(ctx)
+	a.Term()
+	a.Start(ctx)
 	steady()
-	a.kill()
+	a.Kill()
 	time.Sleep(500 * time.Millisecond)
-	a.start(ctx)
+	a.Start(ctx)
 	steady()
 	reqs := l.finish()
 
@@ -334,10 +336,10 @@ func TestPostgresRestarted(t *testing.T) {
 	srv := c.add(ctx, "server", "server")
 	c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
-	rcv := newReceiver(t, false)
-	api.must(ctx, t, 201, "POST", "http://"+srv.addr+"/v1/endpoints", map[string]any{"url": rcv.URL(), "event_types": []string{"rel.pg"}}, nil)
+	rcv := testenv.NewReceiver(t)
+	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.pg"}}, nil)
 
-	to := func() string { return srv.addr }
+	to := func() string { return srv.Addr }
 	l := startLoad(ctx, api, "rel.pg", to, to, to, to)
 	time.Sleep(1500 * time.Millisecond)
 	pg.stop()
@@ -346,11 +348,11 @@ func TestPostgresRestarted(t *testing.T) {
 	pg.start()
 	up := time.Now()
 	// Work resumes by itself: wait for the server to take events again.
-	waitFor(ctx, t, 60*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(up)
-	}, "the server took events again after Postgres came back")
+	}, testenv.Msg("the server took events again after Postgres came back"))
 	time.Sleep(1500 * time.Millisecond)
 	reqs := l.finish()
 
@@ -383,24 +385,24 @@ func TestTemporalRestarted(t *testing.T) {
 	srv := c.add(ctx, "server", "server")
 	c.add(ctx, "worker", "worker")
 	api := newAPIClient(c.key)
-	rcv := newReceiver(t, false)
-	api.must(ctx, t, 201, "POST", "http://"+srv.addr+"/v1/endpoints", map[string]any{"url": rcv.URL(), "event_types": []string{"rel.temporal"}}, nil)
+	rcv := testenv.NewReceiver(t)
+	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.temporal"}}, nil)
 
-	to := func() string { return srv.addr }
+	to := func() string { return srv.Addr }
 	l := startLoad(ctx, api, "rel.temporal", to, to, to, to)
 	time.Sleep(1500 * time.Millisecond)
-	c.temporal.kill()
+	c.temporal.Kill()
 	down := time.Now()
 	// Longer than the API's 5 s budget for a start call, so requests that begin in
 	// the outage are answered within it.
 	time.Sleep(12 * time.Second)
-	c.temporal.start(ctx)
+	c.temporal.Start(ctx)
 	up := time.Now()
-	waitFor(ctx, t, 60*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(up)
-	}, "the server took events again after Temporal came back")
+	}, testenv.Msg("the server took events again after Temporal came back"))
 	time.Sleep(1500 * time.Millisecond)
 	reqs := l.finish()
 

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 // ReportEnv names the file the suite rewrites with its figures (the part between
@@ -63,7 +65,7 @@ func scenario(t *testing.T, n int, name string) *row {
 func TestMain(m *testing.M) {
 	start := time.Now()
 	// Build first, so the build is not counted in the first scenario's wall time.
-	bin, err := buildBinary()
+	bin, err := testenv.BuildBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		os.Exit(1)

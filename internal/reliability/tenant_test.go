@@ -18,12 +18,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookflow/hookflow/internal/testenv"
 )
 
 // procCPU is a process's user+system CPU time so far, from /proc.
-func procCPU(t *testing.T, p *proc) time.Duration {
+func procCPU(t *testing.T, p *testenv.Process) time.Duration {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +37,9 @@ func procCPU(t *testing.T, p *proc) time.Duration {
 }
 
 // procRSS is a process's resident memory now, from /proc.
-func procRSS(t *testing.T, p *proc) int64 {
+func procRSS(t *testing.T, p *testenv.Process) int64 {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func procRSS(t *testing.T, p *proc) int64 {
 type victim struct {
 	api  *apiClient
 	base string
-	rcv  *receiver
+	rcv  *testenv.Receiver
 	mu   sync.Mutex
 	sent map[string]time.Time // event id → when posted
 }
@@ -87,8 +89,8 @@ func (v *victim) latencies(from, to time.Time) []time.Duration {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []time.Duration
-	for _, h := range v.rcv.all() {
-		if at, ok := v.sent[h.BodyID]; ok && !at.Before(from) && at.Before(to) && h.N == 1 {
+	for _, h := range v.rcv.Requests() {
+		if at, ok := v.sent[eventID(h)]; ok && !at.Before(from) && at.Before(to) && h.N == 1 {
 			out = append(out, h.At.Sub(at))
 		}
 	}
@@ -129,7 +131,7 @@ func TestTenantAttacks(t *testing.T) {
 	c := newCluster(ctx, t, clusterOptions{env: []string{"HOOKFLOW_ADMIN_KEY=" + admin, "HOOKFLOW_SHUTDOWN_GRACE=5s"}})
 	srv := c.add(ctx, "server", "server")
 	wrk := c.add(ctx, "worker", "worker")
-	base := "http://" + srv.addr
+	base := "http://" + srv.Addr
 	attacker := newAPIClient(c.key)
 	var checks []string
 	note := func(format string, args ...any) {
@@ -152,9 +154,9 @@ func TestTenantAttacks(t *testing.T) {
 	note("workspace keys: 403 on creating a workspace")
 
 	// The victim's traffic, measured before and during the attacks.
-	rcv := newReceiver(t, false)
+	rcv := testenv.NewReceiver(t)
 	v := &victim{api: newAPIClient(ws.Key), base: base, rcv: rcv, sent: map[string]time.Time{}}
-	v.api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcv.URL(), "event_types": []string{"victim.ping"}}, nil)
+	v.api.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"victim.ping"}}, nil)
 	vctx, stopVictim := context.WithCancel(ctx)
 	var vwg sync.WaitGroup
 	vwg.Add(1)
@@ -175,11 +177,11 @@ func TestTenantAttacks(t *testing.T) {
 			t.Errorf("%s: %s, want a 400 saying why", what, ans)
 			return
 		}
-		note("%s: 400 %q", what, tail(e.Error.Message, 110))
+		note("%s: 400 %q", what, testenv.Tail(e.Error.Message, 110))
 	}
 	auto := func(param any) map[string]any {
 		return map[string]any{"name": "bomb", "trigger": map[string]any{"event_type": "bomb.x"},
-			"steps": []any{map[string]any{"id": "s", "action": "webhook.post", "params": map[string]any{"url": rcv.URL() + "/never", "body": map[string]any{"x": param}}}}}
+			"steps": []any{map[string]any{"id": "s", "action": "webhook.post", "params": map[string]any{"url": rcv.URL + "/never", "body": map[string]any{"x": param}}}}}
 	}
 
 	// 1. Template bombs: refused when saved.
@@ -211,7 +213,7 @@ func TestTenantAttacks(t *testing.T) {
 	} else {
 		note("/test of the CEL concatenation over 100 KB: %d in %s", ans.Code, took.Round(time.Millisecond))
 	}
-	attacker.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcv.URL() + "/filtered",
+	attacker.must(ctx, t, 201, "POST", base+"/v1/endpoints", map[string]any{"url": rcv.URL + "/filtered",
 		"event_types": []string{"cel.filter"}, "filter": "size(" + celConcat + ") > 0"}, nil)
 	rssBefore := procRSS(t, wrk)
 	var rssPeak int64
@@ -227,10 +229,10 @@ func TestTenantAttacks(t *testing.T) {
 	}()
 	var celEvent accepted
 	attacker.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "cel.filter", "data": map[string]any{"s": strings.Repeat("s", 200_000)}}, &celEvent)
-	waitFor(ctx, t, 30*time.Second, func() bool {
+	testenv.EventuallyCtx(ctx, t, 30*time.Second, func() bool {
 		// The event is recorded as its endpoints are matched.
 		return attacker.do(ctx, "GET", base+"/v1/events/"+celEvent.ID, nil, nil).Code == 200
-	}, "the 200 KB event was not recorded")
+	}, testenv.Msg("the 200 KB event was not recorded"))
 	if ans := attacker.do(ctx, "GET", base+"/v1/events/"+celEvent.ID, nil, nil); !strings.Contains(string(ans.Body), `"deliveries":[]`) {
 		t.Errorf("the 200 KB event under the CEL filter: %s, want no deliveries", ans)
 	}
@@ -265,9 +267,9 @@ func TestTenantAttacks(t *testing.T) {
 	for i := range 20 {
 		attacker.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "bomb.x", "data": map[string]any{"n": int64(9223372036854775807), "i": i}}, nil)
 	}
-	waitFor(ctx, t, time.Minute, func() bool {
+	testenv.EventuallyCtx(ctx, t, time.Minute, func() bool {
 		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND status = 'failed'`, bomb.ID) == 20
-	}, "the 20 template bombs did not all fail")
+	}, testenv.Msg("the 20 template bombs did not all fail"))
 	failedWhy := queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE automation_id = $1 AND error LIKE '%over the rendering limits%'`, bomb.ID)
 	time.Sleep(2 * time.Second)
 	cpuAttacksTo := time.Now()
@@ -292,13 +294,15 @@ func TestTenantAttacks(t *testing.T) {
 	// still (a slow machine's pause must not pass for the end of a chain).
 	settled := func(typ string, want int) int {
 		last, since := -1, time.Now()
-		waitFor(ctx, t, 3*time.Minute, func() bool {
+		testenv.EventuallyCtx(ctx, t, 3*time.Minute, func() bool {
 			n := countType(typ)
 			if n != last {
 				last, since = n, time.Now()
 			}
 			return n >= want && time.Since(since) > 3*time.Second
-		}, "%s events: want %d and then no more", typ, want)
+		}, func() string {
+			return fmt.Sprintf("%s events: want %d and then no more", typ, want)
+		})
 		return last
 	}
 	if n := settled("fan.x", 101); n > 101 {
@@ -333,7 +337,7 @@ func TestTenantAttacks(t *testing.T) {
 		attacker.do(ctx, "POST", base+"/v1/events", map[string]any{"type": "bomb.x", "data": map[string]any{"n": int64(9223372036854775807), "j": i}}, nil)
 	}
 	stopAt := time.Now()
-	wrk.signal(syscall.SIGTERM, 5*time.Second+3*time.Second)
+	wrk.Signal(syscall.SIGTERM, 5*time.Second+3*time.Second)
 	note("worker SIGTERM with 40 bombs just sent: exited in %s (grace 5 s)", time.Since(stopAt).Round(10*time.Millisecond))
 
 	rep.Sent = "–"

@@ -1,6 +1,10 @@
 // Package testenv is what integration tests in other packages share: one
 // embedded Temporal server per test package, one fresh Postgres database per
-// test, free loopback addresses and a polling assertion.
+// test, free loopback addresses, polling with messages built on failure
+// (Eventually), a loopback webhook and Slack receiver (Receiver), the hookflow
+// binary built once and run as processes that can be killed and restarted
+// (BuildBinary, StartHookflow, Process), and the flagship automations as a
+// fixture in testdata.
 //
 // It is imported only by _test.go files. It runs the real things (the real
 // Temporal server, a real Postgres) because the house rule is that an

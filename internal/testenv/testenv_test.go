@@ -147,15 +147,21 @@ func TestFreeAddr(t *testing.T) {
 
 func TestEventually(t *testing.T) {
 	n := 0
-	testenv.Eventually(t, time.Second, func() bool { n++; return n == 3 }, "n reaches 3")
+	testenv.Eventually(t, time.Second, func() bool { n++; return n == 3 }, func() string {
+		t.Error("the message was built though the wait succeeded")
+		return ""
+	})
 	if n != 3 {
 		t.Errorf("cond called %d times, want 3", n)
 	}
 
 	ft := &fakeTB{TB: t}
 	begin := time.Now()
+	polls := 0
 	ft.run(func() {
-		testenv.Eventually(ft, 100*time.Millisecond, func() bool { return false }, "workflow %s done", "wf-1")
+		testenv.Eventually(ft, 100*time.Millisecond, func() bool { polls++; return false }, func() string {
+			return fmt.Sprintf("workflow wf-1 done (%d polls)", polls)
+		})
 	})
 	if !ft.failed {
 		t.Fatal("Eventually did not fail on a condition that never holds")
@@ -163,8 +169,25 @@ func TestEventually(t *testing.T) {
 	if took := time.Since(begin); took > time.Second {
 		t.Errorf("Eventually gave up after %s, want about 100ms", took)
 	}
-	if want := "not true within 100ms: workflow wf-1 done"; !strings.Contains(ft.msg, want) {
-		t.Errorf("message %q, want it to contain %q", ft.msg, want)
+	// The message is built at the end, so it shows the state then.
+	if want := fmt.Sprintf("not true within 100ms: workflow wf-1 done (%d polls)", polls); polls < 2 || !strings.Contains(ft.msg, want) {
+		t.Errorf("message %q after %d polls, want it to contain %q", ft.msg, polls, want)
+	}
+}
+
+func TestEventuallyCtx(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ft := &fakeTB{TB: t}
+	begin := time.Now()
+	ft.run(func() {
+		testenv.EventuallyCtx(ctx, ft, time.Minute, func() bool { return false }, testenv.Msg("the scenario's last step"))
+	})
+	if !ft.failed || !strings.Contains(ft.msg, "deadline passed waiting for: the scenario's last step") {
+		t.Errorf("failed %v with %q, want the context's end reported", ft.failed, ft.msg)
+	}
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("EventuallyCtx gave up after %s, want at once when ctx has ended", took)
 	}
 }
 
