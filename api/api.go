@@ -62,9 +62,9 @@ type AutomationStore interface {
 	ListAutomations(ctx context.Context, workspaceID string, page models.Page) ([]models.Automation, string, error)
 	UpdateAutomation(ctx context.Context, a *models.Automation) error
 	DeleteAutomation(ctx context.Context, workspaceID, id string) error
-	GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error)
-	ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error)
-	RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error)
+	GetRun(ctx context.Context, workspaceID, id string) (*models.AutomationRun, error)
+	ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.AutomationRun, string, error)
+	RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.AutomationRun, error)
 	ResetRun(ctx context.Context, runID string) error
 	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
 }
@@ -104,7 +104,7 @@ type Engine interface {
 	// RetryDelivery runs a delivery again with the same webhook-id.
 	RetryDelivery(ctx context.Context, d models.Delivery) error
 	// RetryRun resumes a failed automation run at its failed step.
-	RetryRun(ctx context.Context, r models.Run) error
+	RetryRun(ctx context.Context, r models.AutomationRun) error
 	// Ping checks the engine is reachable.
 	Ping(ctx context.Context) error
 }

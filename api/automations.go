@@ -224,12 +224,12 @@ func (s *Server) listAutomationRuns(c *gin.Context) {
 	if _, ok := s.loadAutomation(c); !ok {
 		return
 	}
-	listPage(s, c, ids.Run, func(ctx context.Context, ws string, page models.Page) ([]models.Run, string, error) {
+	listPage(s, c, ids.Run, func(ctx context.Context, ws string, page models.Page) ([]models.AutomationRun, string, error) {
 		return s.autos.ListRuns(ctx, ws, c.Param("id"), page)
 	})
 }
 
-func (s *Server) loadRun(c *gin.Context) (*models.Run, bool) {
+func (s *Server) loadRun(c *gin.Context) (*models.AutomationRun, bool) {
 	return loadOne(s, c, "run", s.autos.GetRun)
 }
 

@@ -30,8 +30,8 @@ type eventAccepted struct {
 
 type eventDetail struct {
 	models.Event
-	Deliveries []models.Delivery `json:"deliveries"`
-	Runs       []models.Run      `json:"runs"`
+	Deliveries []models.Delivery      `json:"deliveries"`
+	Runs       []models.AutomationRun `json:"runs"`
 }
 
 // acceptedBody is the 202 answer for an event taken in.
@@ -147,7 +147,7 @@ func (s *Server) getEvent(c *gin.Context) {
 		return
 	}
 	if runs == nil {
-		runs = []models.Run{}
+		runs = []models.AutomationRun{}
 	}
 	c.JSON(http.StatusOK, eventDetail{Event: *ev, Deliveries: ds, Runs: runs})
 }

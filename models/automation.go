@@ -52,8 +52,9 @@ const (
 	RunPending   RunStatus = "pending"
 )
 
-// Run is one execution of an automation for one event.
-type Run struct {
+// AutomationRun is one execution of an automation for one event. (Not a Temporal
+// run: its workflow has a run ID of its own.)
+type AutomationRun struct {
 	ID                string     `json:"id"`
 	WorkspaceID       string     `json:"workspace_id"`
 	AutomationID      string     `json:"automation_id"`

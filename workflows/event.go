@@ -63,7 +63,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 	if len(plan.Runs) > 0 {
 		startRuns(ctx, in, plan.Runs)
 		for _, r := range plan.Runs {
-			res.Runs = append(res.Runs, r.RunID)
+			res.Runs = append(res.Runs, r.AutomationRunID)
 		}
 	}
 	if len(plan.Deliveries) == 1 {

@@ -12,8 +12,9 @@ import (
 // the activity packages (activities/delivery, activities/runs) implement. They are
 // the workflows' own types, not models': saved histories and runs in flight hold
 // their JSON, so a field is added deliberately, never renamed (the Go field name is
-// the JSON name where there is no tag), and TestPayloadsMatchHistories decodes the
-// saved histories' payloads into them.
+// the JSON name where there is no tag), and TestActivityPayloadsMatchHistories
+// decodes the saved histories' payloads into them. AutomationRunID fields keep the
+// JSON key RunID they were recorded with: an automation run is not a Temporal run.
 
 // Event is an accepted event as the payloads carry it. Its JSON keys are those
 // models.Event had when the histories in testdata were recorded, and every key
@@ -68,9 +69,9 @@ type PlannedDelivery struct {
 
 // PlannedRun names one automation run the event starts.
 type PlannedRun struct {
-	RunID        string
-	AutomationID string
-	WorkflowID   string
+	AutomationRunID string `json:"RunID"`
+	AutomationID    string
+	WorkflowID      string
 }
 
 // PrepareEventResult lists the deliveries to make and the runs to start. Duplicate
@@ -104,7 +105,9 @@ type DeliverResult struct {
 }
 
 // LoadRunInput names an automation run.
-type LoadRunInput struct{ RunID string }
+type LoadRunInput struct {
+	AutomationRunID string `json:"RunID"`
+}
 
 // LoadRunResult is what the run workflow needs: the event, the steps, and where to
 // start (a retried run resumes at its first unfinished step with earlier outputs).
@@ -118,10 +121,10 @@ type LoadRunResult struct {
 
 // RunStepInput is one step to run with the outputs of the steps before it.
 type RunStepInput struct {
-	RunID   string
-	Index   int
-	Event   Event
-	Outputs map[string]any
+	AutomationRunID string `json:"RunID"`
+	Index           int
+	Event           Event
+	Outputs         map[string]any
 	// NotBefore, when set, is when the attempt is due (after a failed first
 	// attempt made as a local activity); see NotDue.
 	NotBefore time.Time `json:",omitzero"`
@@ -137,9 +140,9 @@ type RunStepResult struct {
 
 // FinishRunInput is a run's outcome.
 type FinishRunInput struct {
-	RunID  string
-	Failed bool
-	Error  string
+	AutomationRunID string `json:"RunID"`
+	Failed          bool
+	Error           string
 }
 
 // RetryDue, the details of a retryable attempt failure (RetryLater), is when the

@@ -11,7 +11,9 @@ import (
 
 // RunWorkflowInput names the automation run to execute.
 type RunWorkflowInput struct {
-	RunID string
+	// AutomationRunID is hookflow's run (run_…), not a Temporal run ID; its JSON
+	// key is the one the saved histories hold.
+	AutomationRunID string `json:"RunID"`
 	// FirstAttemptLocal makes each step's first attempt a local activity (see
 	// runStepLocalFirst). Every run started by this version sets it; runs started
 	// before it existed replay on their old path, every attempt an activity.
@@ -25,18 +27,18 @@ type RunWorkflowInput struct {
 
 // RunWorkflowResult lists the outputs of the run's steps.
 type RunWorkflowResult struct {
-	RunID   string
-	Outputs map[string]any
+	AutomationRunID string `json:"RunID"`
+	Outputs         map[string]any
 }
 
 // AutomationRunWorkflow runs an automation's steps in order for one event. Each step
 // is an activity; a delay step is a durable timer; each step's output is passed to
 // the steps after it. A step that fails for good fails the run, naming the step.
 func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkflowResult, error) {
-	res := RunWorkflowResult{RunID: in.RunID}
+	res := RunWorkflowResult{AutomationRunID: in.AutomationRunID}
 	var run LoadRunResult
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, LoadRunInput{RunID: in.RunID}).Get(ctx, &run); err != nil {
-		return res, fmt.Errorf("load run %s: %w", in.RunID, err)
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, LoadRunInput{AutomationRunID: in.AutomationRunID}).Get(ctx, &run); err != nil {
+		return res, fmt.Errorf("load run %s: %w", in.AutomationRunID, err)
 	}
 	outputs := run.Outputs
 	if outputs == nil {
@@ -44,7 +46,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 	}
 	for i := run.StartAt; i < len(run.StepIDs); i++ {
 		var r RunStepResult
-		step := RunStepInput{RunID: in.RunID, Index: i, Event: run.Event, Outputs: outputs}
+		step := RunStepInput{AutomationRunID: in.AutomationRunID, Index: i, Event: run.Event, Outputs: outputs}
 		var err error
 		if in.FirstAttemptLocal {
 			err = runStepLocalFirst(ctx, step, &r, in.RetryWaitsInActivity)
@@ -53,7 +55,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}
 		if err != nil {
 			msg := rootMessage(err)
-			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{RunID: in.RunID, Failed: true, Error: msg}).Get(ctx, nil)
+			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{AutomationRunID: in.AutomationRunID, Failed: true, Error: msg}).Get(ctx, nil)
 			return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRunFailed, nil)
 		}
 		if r.Delay > 0 {
@@ -66,7 +68,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		}
 	}
 	res.Outputs = outputs
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{RunID: in.RunID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{AutomationRunID: in.AutomationRunID}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -123,14 +125,14 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) {
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})
-		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.RunID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{AutomationRunID: r.AutomationRunID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	}
 	for i, f := range futures {
 		var started workflow.Execution
 		if err := f.GetChildWorkflowExecution().Get(ctx, &started); err != nil {
 			var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 			if !errors.As(err, &already) {
-				workflow.GetLogger(ctx).Error("start automation run", "run_id", runs[i].RunID, "error", err)
+				workflow.GetLogger(ctx).Error("start automation run", "run_id", runs[i].AutomationRunID, "error", err)
 			}
 		}
 	}

@@ -137,7 +137,7 @@ func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {
 // RunRetryWorkflowID), so a second click on the same failed run finds the first
 // retry already running and starts nothing: it returns nil, as the run is being
 // retried as asked.
-func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
+func (s *Starter) RetryRun(ctx context.Context, r models.AutomationRun) error {
 	id := RunRetryWorkflowID(r.WorkflowID, runFailedAt(r))
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
@@ -151,7 +151,7 @@ func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
 			SAWorkspace.ValueSet(r.WorkspaceID),
 			SAAutomation.ValueSet(r.AutomationID),
 		),
-	}, AutomationRunWorkflowName, RunWorkflowInput{RunID: r.ID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
+	}, AutomationRunWorkflowName, RunWorkflowInput{AutomationRunID: r.ID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
@@ -164,7 +164,7 @@ func (s *Starter) RetryRun(ctx context.Context, r models.Run) error {
 
 // runFailedAt is when the run's failure was recorded: FinishedAt, which every
 // failure sets, else UpdatedAt for a row that lacks it.
-func runFailedAt(r models.Run) time.Time {
+func runFailedAt(r models.AutomationRun) time.Time {
 	if r.FinishedAt != nil {
 		return *r.FinishedAt
 	}

@@ -44,18 +44,18 @@ func (c *startRecorder) ExecuteWorkflow(_ context.Context, o client.StartWorkflo
 func TestRetryRunOncePerFailedState(t *testing.T) {
 	failedAt := time.Date(2026, 11, 23, 20, 5, 50, 0, time.UTC)
 	failedAgain := failedAt.Add(time.Hour)
-	run := func(at time.Time) models.Run {
-		return models.Run{ID: "run_1", WorkspaceID: "ws_1", AutomationID: "aut_1", WorkflowID: "run/aut_1/evt_1",
+	run := func(at time.Time) models.AutomationRun {
+		return models.AutomationRun{ID: "run_1", WorkspaceID: "ws_1", AutomationID: "aut_1", WorkflowID: "run/aut_1/evt_1",
 			Status: models.RunFailed, FinishedAt: &at, UpdatedAt: at}
 	}
 	tests := []struct {
 		name    string
-		retries []models.Run
+		retries []models.AutomationRun
 		want    []string
 	}{
-		{"double click", []models.Run{run(failedAt), run(failedAt)},
+		{"double click", []models.AutomationRun{run(failedAt), run(failedAt)},
 			[]string{"run/aut_1/evt_1/retry/1795464350000"}},
-		{"failed again after its retry", []models.Run{run(failedAt), run(failedAt), run(failedAgain)},
+		{"failed again after its retry", []models.AutomationRun{run(failedAt), run(failedAt), run(failedAgain)},
 			[]string{"run/aut_1/evt_1/retry/1795464350000", "run/aut_1/evt_1/retry/1795467950000"}},
 	}
 	for _, tt := range tests {

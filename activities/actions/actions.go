@@ -31,10 +31,10 @@ const (
 // (run, step): actions with effects use it to make them happen once, however often
 // the step is retried.
 type StepContext struct {
-	WorkspaceID string
-	RunID       string
-	StepID      string
-	EventID     string
+	WorkspaceID     string
+	AutomationRunID string
+	StepID          string
+	EventID         string
 	// Depth is the chain depth of the event that started the run, and RootID
 	// the event that started its chain ("" when that event is the root).
 	Depth     int

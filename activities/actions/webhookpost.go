@@ -156,7 +156,7 @@ func (a WebhookPost) record(ctx context.Context, sc StepContext, msgID string, a
 	}
 	ds, err := a.Deliveries.EnsureDeliveries(ctx, []models.Delivery{{
 		ID: ids.New(ids.Delivery), WorkspaceID: sc.WorkspaceID, EventID: sc.EventID, EventType: sc.EventType,
-		EndpointID: StepTarget(sc.RunID, sc.StepID), MessageID: msgID, Status: models.DeliveryPending, CreatedAt: at, UpdatedAt: at,
+		EndpointID: StepTarget(sc.AutomationRunID, sc.StepID), MessageID: msgID, Status: models.DeliveryPending, CreatedAt: at, UpdatedAt: at,
 	}})
 	if err != nil || len(ds) != 1 {
 		return

@@ -32,8 +32,8 @@ type Store interface {
 	AutomationsForEvent(ctx context.Context, workspaceID, eventType, sourceID string) ([]models.Automation, error)
 	GetAutomationVersion(ctx context.Context, workspaceID, id string, version int) (*models.Automation, error)
 	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
-	EnsureRun(ctx context.Context, r *models.Run) (*models.Run, error)
-	GetRunAnyWorkspace(ctx context.Context, id string) (*models.Run, error)
+	EnsureRun(ctx context.Context, r *models.AutomationRun) (*models.AutomationRun, error)
+	GetRunAnyWorkspace(ctx context.Context, id string) (*models.AutomationRun, error)
 	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
 	SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error
 }
@@ -134,7 +134,7 @@ func (a *Activities) PlanRuns(ctx context.Context, ev *models.Event, eventMap ma
 	for i := range autos {
 		au := &autos[i]
 		now := a.now()
-		run := &models.Run{
+		run := &models.AutomationRun{
 			ID: ids.New(ids.Run), WorkspaceID: ev.WorkspaceID, AutomationID: au.ID, AutomationVersion: au.Version,
 			EventID: ev.ID, WorkflowID: workflows.RunWorkflowID(au.ID, ev.ID), Status: models.RunPending,
 			CreatedAt: now, UpdatedAt: now,
@@ -146,14 +146,14 @@ func (a *Activities) PlanRuns(ctx context.Context, ev *models.Event, eventMap ma
 		if err != nil {
 			return nil, fmt.Errorf("record run of %s for %s: %w", au.ID, ev.ID, err)
 		}
-		out = append(out, workflows.PlannedRun{RunID: stored.ID, AutomationID: au.ID, WorkflowID: stored.WorkflowID})
+		out = append(out, workflows.PlannedRun{AutomationRunID: stored.ID, AutomationID: au.ID, WorkflowID: stored.WorkflowID})
 	}
 	return out, nil
 }
 
 // LoadRun reads a run and marks it running.
 func (a *Activities) LoadRun(ctx context.Context, in workflows.LoadRunInput) (workflows.LoadRunResult, error) {
-	run, err := a.store.GetRunAnyWorkspace(ctx, in.RunID)
+	run, err := a.store.GetRunAnyWorkspace(ctx, in.AutomationRunID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
 			return workflows.LoadRunResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeStepFailed, err)
@@ -194,7 +194,7 @@ func (a *Activities) FinishRun(ctx context.Context, in workflows.FinishRunInput)
 	if in.Failed {
 		status = models.RunFailed
 	}
-	if err := a.store.SetRunStatus(ctx, in.RunID, status, in.Error, &now); err != nil {
+	if err := a.store.SetRunStatus(ctx, in.AutomationRunID, status, in.Error, &now); err != nil {
 		return err
 	}
 	a.metrics.RunFinished(string(status))

@@ -18,7 +18,7 @@ import (
 // stepRun is one attempt of a step, as RunStep works through it.
 type stepRun struct {
 	in       workflows.RunStepInput
-	run      *models.Run
+	run      *models.AutomationRun
 	au       *models.Automation
 	prog     *automation.Program
 	event    *models.Event
@@ -76,9 +76,9 @@ func (a *Activities) RunStep(ctx context.Context, in workflows.RunStepInput) (wo
 // planned with, compiled, and the event as expressions see it. A run or event that
 // cannot be read is retried; an automation that cannot be compiled fails the step.
 func (a *Activities) load(ctx context.Context, in workflows.RunStepInput) (*stepRun, error) {
-	run, err := a.store.GetRunAnyWorkspace(ctx, in.RunID)
+	run, err := a.store.GetRunAnyWorkspace(ctx, in.AutomationRunID)
 	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", in.RunID, err)
+		return nil, fmt.Errorf("load run %s: %w", in.AutomationRunID, err)
 	}
 	s := &stepRun{in: in, run: run}
 	s.au, err = a.store.GetAutomationVersion(ctx, run.WorkspaceID, run.AutomationID, run.AutomationVersion)
@@ -108,7 +108,7 @@ func (a *Activities) load(ctx context.Context, in workflows.RunStepInput) (*step
 
 // recordedAttempts is how many attempts of the step are on record in this run of
 // its schedule (a retry of the run resets them: store.ResetRun).
-func recordedAttempts(run *models.Run, idx int) int {
+func recordedAttempts(run *models.AutomationRun, idx int) int {
 	if idx >= len(run.Steps) {
 		return 0
 	}
@@ -150,7 +150,7 @@ func (a *Activities) perform(ctx context.Context, s *stepRun, params map[string]
 	}
 	n := s.attempt
 	sc := actions.StepContext{
-		WorkspaceID: s.run.WorkspaceID, RunID: s.run.ID, StepID: s.step.ID, EventID: s.run.EventID, EventType: s.event.Type,
+		WorkspaceID: s.run.WorkspaceID, AutomationRunID: s.run.ID, StepID: s.step.ID, EventID: s.run.EventID, EventType: s.event.Type,
 		Depth: s.event.Depth, RootID: s.event.Root(), Attempt: n, MaxAttempts: policy.Attempts(), Key: s.run.ID + ":" + s.step.ID,
 		SigningSecret: s.au.SigningSecret,
 	}
@@ -181,7 +181,7 @@ func (a *Activities) perform(ctx context.Context, s *stepRun, params map[string]
 
 // stepFailed records a step's final failure and returns the non-retryable error
 // that fails the run, naming the step.
-func (a *Activities) stepFailed(ctx context.Context, run *models.Run, idx int, step *models.RunStep, cause error) error {
+func (a *Activities) stepFailed(ctx context.Context, run *models.AutomationRun, idx int, step *models.RunStep, cause error) error {
 	now := a.now()
 	st := models.RunStep{Status: models.RunFailed, Error: cause.Error(), FinishedAt: &now}
 	if step != nil {

@@ -26,13 +26,13 @@ type memStore struct {
 	mu  sync.Mutex
 	au  models.Automation
 	ev  models.Event
-	run models.Run
+	run models.AutomationRun
 }
 
 func newMemStore(steps ...models.Step) *memStore {
 	au := models.Automation{ID: "auto_1", WorkspaceID: "ws_1", Name: "retry test", Version: 1, Enabled: true,
 		Trigger: models.Trigger{EventType: "order.placed"}, Steps: steps}
-	run := models.Run{ID: "run_1", WorkspaceID: "ws_1", AutomationID: "auto_1", AutomationVersion: 1, EventID: "evt_1",
+	run := models.AutomationRun{ID: "run_1", WorkspaceID: "ws_1", AutomationID: "auto_1", AutomationVersion: 1, EventID: "evt_1",
 		WorkflowID: "run/auto_1/evt_1", Status: models.RunPending}
 	for _, st := range steps {
 		run.Steps = append(run.Steps, models.RunStep{ID: st.ID, Action: st.Action, Status: models.RunPending})
@@ -55,9 +55,11 @@ func (s *memStore) GetEvent(context.Context, string, string) (*models.Event, err
 	return &ev, nil
 }
 
-func (s *memStore) EnsureRun(_ context.Context, r *models.Run) (*models.Run, error) { return r, nil }
+func (s *memStore) EnsureRun(_ context.Context, r *models.AutomationRun) (*models.AutomationRun, error) {
+	return r, nil
+}
 
-func (s *memStore) GetRunAnyWorkspace(context.Context, string) (*models.Run, error) {
+func (s *memStore) GetRunAnyWorkspace(context.Context, string) (*models.AutomationRun, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.run
@@ -111,9 +113,9 @@ var runPaths = []struct {
 	name string
 	in   workflows.RunWorkflowInput
 }{
-	{"activities", workflows.RunWorkflowInput{RunID: "run_1"}},
-	{"first attempt local, timer", workflows.RunWorkflowInput{RunID: "run_1", FirstAttemptLocal: true}},
-	{"first attempt local, wait in activity", workflows.RunWorkflowInput{RunID: "run_1", FirstAttemptLocal: true, RetryWaitsInActivity: true}},
+	{"activities", workflows.RunWorkflowInput{AutomationRunID: "run_1"}},
+	{"first attempt local, timer", workflows.RunWorkflowInput{AutomationRunID: "run_1", FirstAttemptLocal: true}},
+	{"first attempt local, wait in activity", workflows.RunWorkflowInput{AutomationRunID: "run_1", FirstAttemptLocal: true, RetryWaitsInActivity: true}},
 }
 
 // TestStepAttemptsOnRecord: however a run's steps are run, a step's attempts are

@@ -64,7 +64,7 @@ func TestChainBudget(t *testing.T) {
 			t.Errorf("event %s at depth %d has root %q, want %s", ev.ID, ev.Depth, ev.RootID, root.ID)
 		}
 	}
-	var runs struct{ Data []models.Run }
+	var runs struct{ Data []models.AutomationRun }
 	s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
 	spent := 0
 	for _, r := range runs.Data {

@@ -40,10 +40,10 @@ func (s *stack) member(id string) models.Member {
 	return m
 }
 
-func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.Run {
+func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.AutomationRun {
 	s.t.Helper()
 	var ev struct {
-		Runs []models.Run `json:"runs"`
+		Runs []models.AutomationRun `json:"runs"`
 	}
 	testenv.Eventually(s.t, timeout, func() bool {
 		ev.Runs = nil
@@ -233,9 +233,9 @@ func TestChainDepthLimit(t *testing.T) {
 	s := newStack(t)
 	a := s.createAutomation(`{"name":"loop","trigger":{"event_type":"loop.tick"},"steps":[{"id":"again","action":"event.emit","params":{"type":"loop.tick","data":{"n":{"$expr":"event.depth"}}}}]}`)
 	s.sendEvent(map[string]any{"type": "loop.tick"})
-	var failed *models.Run
+	var failed *models.AutomationRun
 	testenv.Until(60*time.Second, func() bool {
-		var runs struct{ Data []models.Run }
+		var runs struct{ Data []models.AutomationRun }
 		s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
 		for i := range runs.Data {
 			if runs.Data[i].Status == models.RunFailed {
@@ -250,7 +250,7 @@ func TestChainDepthLimit(t *testing.T) {
 	if !strings.Contains(failed.Error, "chain depth") || failed.Steps[0].Status != models.RunFailed {
 		t.Errorf("failed run: %q %+v", failed.Error, failed.Steps)
 	}
-	var runs struct{ Data []models.Run }
+	var runs struct{ Data []models.AutomationRun }
 	s.do("GET", "/v1/automations/"+a.ID+"/runs?limit=250", nil, &runs)
 	if len(runs.Data) != 9 { // depths 0..8
 		t.Errorf("%d runs, want 9 (depth 0 to 8)", len(runs.Data))
@@ -322,7 +322,7 @@ func TestRunRetryAndVersions(t *testing.T) {
 	if code := s.do("POST", "/v1/runs/"+run.ID+"/retry", nil, nil); code != http.StatusAccepted {
 		t.Fatalf("retry: %d", code)
 	}
-	var got models.Run
+	var got models.AutomationRun
 	testenv.Until(30*time.Second, func() bool {
 		s.do("GET", "/v1/runs/"+run.ID, nil, &got)
 		return got.Status == models.RunSucceeded

@@ -123,7 +123,7 @@ func TestSourceFormAndQueryTriggerFlagship(t *testing.T) {
 		t.Fatalf("a rating-2 form review: %d, want 202", code)
 	}
 	s.waitDeliveries(l.ID, 0, 10*time.Second) // recorded
-	var lowEv struct{ Runs []models.Run }
+	var lowEv struct{ Runs []models.AutomationRun }
 	if s.do("GET", "/v1/events/"+l.ID, nil, &lowEv); len(lowEv.Runs) != 0 {
 		t.Errorf("a rating-2 review started %d runs", len(lowEv.Runs))
 	}

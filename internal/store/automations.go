@@ -208,8 +208,8 @@ func (s *Store) AutomationsForEvent(ctx context.Context, workspaceID, eventType,
 	return convertAll(rows, s.toAutomation)
 }
 
-func toRun(r runRow, steps []runStepRow) models.Run {
-	run := models.Run{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+func toRun(r runRow, steps []runStepRow) models.AutomationRun {
+	run := models.AutomationRun{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
 		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: models.RunStatus(r.Status), Error: r.Error,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), FinishedAt: utcp(r.FinishedAt), Steps: []models.RunStep{}}
 	for _, st := range steps {
@@ -224,9 +224,9 @@ func toRun(r runRow, steps []runStepRow) models.Run {
 }
 
 // withSteps loads the steps of rows, in one query.
-func (s *Store) withSteps(ctx context.Context, rows []runRow) ([]models.Run, error) {
+func (s *Store) withSteps(ctx context.Context, rows []runRow) ([]models.AutomationRun, error) {
 	if len(rows) == 0 {
-		return []models.Run{}, nil
+		return []models.AutomationRun{}, nil
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {
@@ -240,14 +240,14 @@ func (s *Store) withSteps(ctx context.Context, rows []runRow) ([]models.Run, err
 	for _, st := range steps {
 		byRun[st.RunID] = append(byRun[st.RunID], st)
 	}
-	out := make([]models.Run, 0, len(rows))
+	out := make([]models.AutomationRun, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, toRun(r, byRun[r.ID]))
 	}
 	return out, nil
 }
 
-func (s *Store) runWhere(ctx context.Context, query string, args ...any) (*models.Run, error) {
+func (s *Store) runWhere(ctx context.Context, query string, args ...any) (*models.AutomationRun, error) {
 	var r runRow
 	if err := s.db.WithContext(ctx).Where(query, args...).Take(&r).Error; err != nil {
 		return nil, translate(err, "run")
@@ -261,7 +261,7 @@ func (s *Store) runWhere(ctx context.Context, query string, args ...any) (*model
 
 // EnsureRun inserts r with its steps unless the automation already has a run for the
 // event, and returns the stored run.
-func (s *Store) EnsureRun(ctx context.Context, r *models.Run) (*models.Run, error) {
+func (s *Store) EnsureRun(ctx context.Context, r *models.AutomationRun) (*models.AutomationRun, error) {
 	row := runRow{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
 		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: string(r.Status), Error: r.Error,
 		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), FinishedAt: tsp(r.FinishedAt)}
@@ -286,7 +286,7 @@ func (s *Store) EnsureRun(ctx context.Context, r *models.Run) (*models.Run, erro
 }
 
 // GetRun returns the workspace's run id with its steps.
-func (s *Store) GetRun(ctx context.Context, workspaceID, id string) (*models.Run, error) {
+func (s *Store) GetRun(ctx context.Context, workspaceID, id string) (*models.AutomationRun, error) {
 	return s.runWhere(ctx, "workspace_id = ? AND id = ?", workspaceID, id)
 }
 
@@ -294,12 +294,12 @@ func (s *Store) GetRun(ctx context.Context, workspaceID, id string) (*models.Run
 // Only workers call it: they act on ids from workflow inputs, which carry no
 // workspace (hookflow started the run's workflow, so the id is trusted). Anything
 // a tenant names goes through GetRun, scoped to the caller's workspace.
-func (s *Store) GetRunAnyWorkspace(ctx context.Context, id string) (*models.Run, error) {
+func (s *Store) GetRunAnyWorkspace(ctx context.Context, id string) (*models.AutomationRun, error) {
 	return s.runWhere(ctx, "id = ?", id)
 }
 
 // ListRuns pages through an automation's runs, newest first.
-func (s *Store) ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.Run, string, error) {
+func (s *Store) ListRuns(ctx context.Context, workspaceID, automationID string, page models.Page) ([]models.AutomationRun, string, error) {
 	q := s.db.WithContext(ctx).Where("workspace_id = ? AND automation_id = ?", workspaceID, automationID)
 	rows, next, err := keyset(q, page, true, func(r runRow) string { return r.ID })
 	if err != nil {
@@ -310,7 +310,7 @@ func (s *Store) ListRuns(ctx context.Context, workspaceID, automationID string, 
 }
 
 // RunsForEvent lists the runs an event started.
-func (s *Store) RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.Run, error) {
+func (s *Store) RunsForEvent(ctx context.Context, workspaceID, eventID string) ([]models.AutomationRun, error) {
 	var rows []runRow
 	if err := s.db.WithContext(ctx).Where("workspace_id = ? AND event_id = ?", workspaceID, eventID).Order("id").Find(&rows).Error; err != nil {
 		return nil, translate(err, "runs of "+eventID)

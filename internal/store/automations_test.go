@@ -53,7 +53,7 @@ func TestAutomationsAndRuns(t *testing.T) {
 			t.Errorf("other workspace: %v", err)
 		}
 
-		run := &models.Run{ID: "run_1", WorkspaceID: ws, AutomationID: "auto_2", AutomationVersion: 1, EventID: "evt_1", WorkflowID: "run/auto_2/evt_1",
+		run := &models.AutomationRun{ID: "run_1", WorkspaceID: ws, AutomationID: "auto_2", AutomationVersion: 1, EventID: "evt_1", WorkflowID: "run/auto_2/evt_1",
 			Status: models.RunPending, CreatedAt: t0, UpdatedAt: t0,
 			Steps: []models.RunStep{{ID: "one", Action: "event.emit", Status: models.RunPending}, {ID: "two", Action: "slack.post", Status: models.RunPending}}}
 		if _, err := s.EnsureRun(ctx, run); err != nil {
