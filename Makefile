@@ -48,6 +48,10 @@ lint: ## gofmt, go vet, staticcheck, workflowcheck and the import rules
 bench: ## measure hookflow vs bare Temporal on the local Postgres (~8 min); writes docs/BENCHMARKS.md
 	$(GO) run ./cmd/hookflow-bench $(BENCH_FLAGS)
 
+.PHONY: bench-charts
+bench-charts: ## redraw docs/bench-*.svg and the generated BENCHMARKS.md section from docs/benchmarks.json (no run)
+	$(GO) run ./cmd/hookflow-bench --charts-from docs/benchmarks.json
+
 .PHONY: clean
 clean: ## remove build output and the dev data dir
 	rm -rf bin .hookflow

@@ -129,7 +129,7 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*repor
 	rep := b.report(time.Since(began))
 	rep.PeakAnon = <-anonPeak
 	rep.Machine.Shared = load
-	fmt.Fprint(stdout, rep.text())
+	fmt.Fprint(stdout, rep.text(nil))
 	if err := rep.write(cfg); err != nil {
 		return rep, err
 	}

@@ -7,10 +7,13 @@
 // and concurrency (each baseline in a child process of its own, so its CPU is
 // accounted separately). Every delivery is reconciled: delivered exactly
 // once, duplicated, missing or unexpected. It prints a table and writes
-// docs/BENCHMARKS.md (between generated markers) and a JSON file.
+// docs/BENCHMARKS.md (between generated markers), a JSON file, and two SVG
+// charts it draws from that JSON: latency versus load, and throughput with
+// CPU per event.
 //
 //	go run ./cmd/hookflow-bench            # what `make bench` runs
 //	go run ./cmd/hookflow-bench --help     # counts, rates, --profile DIR
+//	go run ./cmd/hookflow-bench --charts-from docs/benchmarks.json  # redraw charts and Markdown only
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,7 +45,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBaseline(ctx, args[1:], stdin, stdout)
 	} else {
 		var cfg config
-		if cfg, err = parseConfig(args, stderr); err == nil {
+		switch cfg, err = parseConfig(args, stderr); {
+		case err != nil:
+		case cfg.ChartsFrom != "":
+			err = redraw(cfg, stdout)
+		default:
 			_, err = runBench(ctx, cfg, stdout, stderr)
 		}
 	}
@@ -77,6 +85,8 @@ type config struct {
 	Baselines       []string      `json:"baselines"`
 	Markdown        string        `json:"-"`
 	JSON            string        `json:"-"`
+	SVGDir          string        `json:"-"`
+	ChartsFrom      string        `json:"-"`
 	ProfileDir      string        `json:"-"`
 	Hookflow        string        `json:"-"`
 	HookflowServer  string        `json:"-"`
@@ -86,11 +96,12 @@ type config struct {
 }
 
 const helpText = `Usage: hookflow-bench [flags]
+       hookflow-bench --charts-from docs/benchmarks.json   (redraw charts and --md only)
        hookflow-bench baseline [flags]   (the baseline child process; run by the bench)
 
 Starts a fresh stack on the local Postgres and measures hookflow against bare
-Temporal; prints a table and writes --md and --json. Databases named
-<db-prefix>* are dropped and recreated at the start of each run.
+Temporal; prints a table and writes --md, --json and the charts in --svg-dir.
+Databases named <db-prefix>* are dropped and recreated at the start of each run.
 
 Flags:
 `
@@ -119,6 +130,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	baselines := fs.String("baselines", strings.Join(baselineModes, ","), "baseline modes to run (empty: none)")
 	fs.StringVar(&c.Markdown, "md", "docs/BENCHMARKS.md", "Markdown report to update between its generated markers (empty: none)")
 	fs.StringVar(&c.JSON, "json", "docs/benchmarks.json", "JSON report (empty: none)")
+	svgDir := fs.String("svg-dir", "", "`DIR` for the charts "+latencySVG+" and "+throughputSVG+", embedded in --md (default: --md's directory; empty: none)")
+	fs.StringVar(&c.ChartsFrom, "charts-from", "", "redraw the charts and the --md section from this JSON `report` and exit, running nothing")
 	fs.StringVar(&c.ProfileDir, "profile", "", "`DIR` for 20 s CPU profiles of hookflow and Temporal during the saturated end-to-end run, and their pprof -top")
 	fs.StringVar(&c.Hookflow, "hookflow", "", "use this hookflow binary instead of building one (for `temporal`, `migrate`, and the server unless --slim or --hookflow-server says otherwise)")
 	fs.BoolVar(&c.Slim, "slim", true, "run `server --with-worker` from a slim build (-tags slim: no embedded Temporal server), as a production image does")
@@ -127,6 +140,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.DropAfter, "drop-after", false, "drop the databases when done")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.SVGDir = *svgDir
+	if !flagSet(fs, "svg-dir") && c.Markdown != "" {
+		c.SVGDir = filepath.Dir(c.Markdown) // next to the Markdown, so its relative links work wherever it is read
 	}
 	var err error
 	if c.IngestConc, err = intList(*ingest); err != nil {
@@ -155,6 +172,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--count, --concurrency and --fanout-endpoints must be at least 1")
 	}
 	return c, nil
+}
+
+// flagSet reports whether name was given on the command line, so an explicit
+// empty value can mean "none" while the default is derived from another flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func intList(s string) ([]int, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -145,7 +146,7 @@ func readMachine() machine {
 	if out, err := exec.Command("git", "-C", moduleRoot(), "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 		if st, err := exec.Command("git", "-C", moduleRoot(), "status", "--porcelain", "--untracked-files=no",
-			"--", ".", ":!docs/BENCHMARKS.md", ":!docs/benchmarks.json").Output(); err == nil && len(st) > 0 {
+			"--", ".", ":!docs/BENCHMARKS.md", ":!docs/benchmarks.json", ":!docs/bench-*.svg").Output(); err == nil && len(st) > 0 {
 			m.Commit += " (with uncommitted changes)"
 		}
 	}
@@ -171,8 +172,9 @@ func loadNote() string {
 	return note
 }
 
-// text is the report as Markdown, printed and written between the markers.
-func (r *report) text() string {
+// text is the report as Markdown, printed and written between the markers;
+// charts, when drawn, come before the tables they summarise.
+func (r *report) text(charts []chartRef) string {
 	var s strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
 	m := r.Machine
@@ -193,6 +195,9 @@ func (r *report) text() string {
 		"curve %v events/s for %.0f s each, fan-out %d events × %d endpoints, %d chains.\n\n",
 		temporal, build, c.Warmup, c.Count, c.Concurrency, c.IngestCount, c.IngestConc, c.HalfCount, c.Rates, c.RateSeconds,
 		c.FanoutEvents, c.FanoutEndpoints, c.Chains)
+	for _, ch := range charts {
+		p("![%s](%s)\n\n", ch.alt, ch.link)
+	}
 
 	p("| scenario | system | conc. / rate | accepted/s | 202 p50 / p99 ms | delivered/s | latency p50 / p90 / p99 ms | CPU ms per delivery: hookflow / Temporal / baseline / Postgres = total | counted |\n")
 	p("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
@@ -238,6 +243,10 @@ func (r *report) write(c config) error {
 			return err
 		}
 	}
+	charts, err := r.writeCharts(c.SVGDir, c.Markdown)
+	if err != nil {
+		return err
+	}
 	if c.Markdown == "" {
 		return nil
 	}
@@ -245,7 +254,27 @@ func (r *report) write(c config) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return os.WriteFile(c.Markdown, []byte(spliceGenerated(string(old), r.text())), 0o644)
+	return os.WriteFile(c.Markdown, []byte(spliceGenerated(string(old), r.text(charts))), 0o644)
+}
+
+// redraw writes the charts and the Markdown section again from a JSON report,
+// running nothing: when only the drawing changes, the docs follow in a second
+// instead of a bench run. The JSON itself is left as it is.
+func redraw(c config, stdout io.Writer) error {
+	b, err := os.ReadFile(c.ChartsFrom)
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", c.ChartsFrom, err)
+	}
+	c.JSON = ""
+	if err := r.write(c); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "redrew from %s: charts in %q, Markdown %q\n", c.ChartsFrom, c.SVGDir, c.Markdown)
+	return nil
 }
 
 // spliceGenerated puts gen between the markers of doc, keeping everything
