@@ -149,6 +149,8 @@ type legacyEventInput struct {
 	DedupKey          string
 	OnlyEndpointID    string
 	FirstAttemptLocal bool `json:",omitempty"`
+	// Added with the flag (its payloads hold it).
+	FirstAttemptsBeforeRunsStart bool `json:",omitempty"`
 }
 
 // TestEventPayloadMatchesHistories decodes the input of every saved EventWorkflow
@@ -310,6 +312,69 @@ func activityPayloads(t *testing.T, file string) []activityPayload {
 			for _, r := range a.GetDetails()["result"].GetPayloads() {
 				out = append(out, activityPayload{activity: name, result: true, data: r.GetData()})
 			}
+		}
+	}
+	return out
+}
+
+// TestFirstAttemptsNeverCloseWithRuns reads the saved EventWorkflow histories
+// started with FirstAttemptsBeforeRunsStart: where the event started automation
+// runs, no workflow task that records a first attempt's result also closes the
+// workflow. Such a task is refused by Temporal when a child run reported meanwhile,
+// and its replay would make the attempts again (each receiver would get the event
+// twice); histories recorded before the flag show that shape.
+func TestFirstAttemptsNeverCloseWithRuns(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "event_*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		var in workflows.EventWorkflowInput
+		if err := json.Unmarshal(startInput(t, f), &in); err != nil {
+			t.Fatal(err)
+		}
+		h := loadHistory(t, f)
+		children, shape := false, taskShapes(t, f, h)
+		for _, ev := range h.GetEvents() {
+			children = children || ev.GetStartChildWorkflowExecutionInitiatedEventAttributes() != nil
+		}
+		if !in.FirstAttemptsBeforeRunsStart || !children {
+			continue
+		}
+		checked++
+		for i, s := range shape {
+			if s.delivers && s.closes {
+				t.Errorf("%s: workflow task %d records a Deliver result and closes the workflow", filepath.Base(f), i+1)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no saved history of an event with runs started with FirstAttemptsBeforeRunsStart")
+	}
+}
+
+type taskShape struct{ delivers, closes bool }
+
+// taskShapes is, per completed workflow task, whether its commands recorded a
+// Deliver local activity and whether they closed the workflow.
+func taskShapes(t *testing.T, file string, h *historypb.History) []taskShape {
+	t.Helper()
+	var out []taskShape
+	open := false // between a task's completion and the next task: its commands
+	for _, ev := range h.GetEvents() {
+		switch {
+		case ev.GetWorkflowTaskCompletedEventAttributes() != nil:
+			out, open = append(out, taskShape{}), true
+		case ev.GetWorkflowTaskScheduledEventAttributes() != nil:
+			open = false
+		case !open:
+		case ev.GetMarkerRecordedEventAttributes() != nil && ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity":
+			if localActivityType(t, file, ev.GetMarkerRecordedEventAttributes()) == workflows.DeliverActivity {
+				out[len(out)-1].delivers = true
+			}
+		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil || ev.GetWorkflowExecutionFailedEventAttributes() != nil:
+			out[len(out)-1].closes = true
 		}
 	}
 	return out

@@ -24,6 +24,11 @@ type EventWorkflowInput struct {
 	// attribute, a visibility write per event that this path exists to save (the
 	// versioning rule in contract.go).
 	FirstAttemptLocal bool `json:",omitempty"`
+	// FirstAttemptsBeforeRunsStart makes the first attempts in the task that
+	// planned them, before the automation runs' children start (see
+	// deliverThenAwaitRuns). The Starter sets it with FirstAttemptLocal; runs
+	// started before it wait for the children first.
+	FirstAttemptsBeforeRunsStart bool `json:",omitempty"`
 }
 
 // DeliveryOutcome is how one delivery of the event ended.
@@ -60,22 +65,22 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 		res.Duplicate = true
 		return res, nil
 	}
-	if len(plan.Runs) > 0 {
-		startRuns(ctx, in, plan.Runs)
-		for _, r := range plan.Runs {
-			res.Runs = append(res.Runs, r.AutomationRunID)
-		}
+	for _, r := range plan.Runs {
+		res.Runs = append(res.Runs, r.AutomationRunID)
 	}
-	if len(plan.Deliveries) == 1 {
-		// One endpoint: tag the run with it so the Web UI finds it by endpoint.
-		_ = workflow.UpsertTypedSearchAttributes(ctx, SAEndpoint.ValueSet(plan.Deliveries[0].EndpointID))
-	}
-
 	var outcomes []DeliveryOutcome
-	if in.FirstAttemptLocal {
-		outcomes = deliverAllLocalFirst(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+	if in.FirstAttemptsBeforeRunsStart {
+		outcomes = deliverThenAwaitRuns(ctx, in, plan)
 	} else {
-		outcomes = deliverAll(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+		if len(plan.Runs) > 0 {
+			awaitRunsStarted(ctx, plan.Runs, startRuns(ctx, in, plan.Runs))
+		}
+		tagEndpoint(ctx, plan.Deliveries)
+		if in.FirstAttemptLocal {
+			outcomes = deliverAllLocalFirst(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+		} else {
+			outcomes = deliverAll(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+		}
 	}
 	var failed []string
 	for _, out := range outcomes {
@@ -90,6 +95,35 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 			ErrTypeDeliveriesFailed, nil, res)
 	}
 	return res, nil
+}
+
+// deliverThenAwaitRuns makes the first attempts in the workflow task that planned
+// them, with the runs' child starts buffered as commands of that same task, and
+// only then waits for the children to start. The task holding the first attempts'
+// results therefore cannot also close the workflow: if it did, a child run that
+// finished meanwhile (its completion is an event in this history) would make
+// Temporal refuse that completion, and the replayed task would make the first
+// attempts again, delivering the event twice. The children start when that task
+// completes, once the first attempts are done.
+func deliverThenAwaitRuns(ctx workflow.Context, in EventWorkflowInput, plan PrepareEventResult) []DeliveryOutcome {
+	var started []workflow.ChildWorkflowFuture
+	if len(plan.Runs) > 0 {
+		started = startRuns(ctx, in, plan.Runs)
+	}
+	tagEndpoint(ctx, plan.Deliveries)
+	first := deliverFirstAttempts(ctx, plan.Deliveries, in.OnlyEndpointID != "")
+	if len(plan.Runs) > 0 {
+		awaitRunsStarted(ctx, plan.Runs, started)
+	}
+	return first.wait(ctx)
+}
+
+// tagEndpoint tags the workflow with its endpoint when there is one, so the Web UI
+// finds it by endpoint.
+func tagEndpoint(ctx workflow.Context, planned []PlannedDelivery) {
+	if len(planned) == 1 {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAEndpoint.ValueSet(planned[0].EndpointID))
+	}
 }
 
 // deliverAll makes every delivery as a regular activity, concurrently: the path of
@@ -117,15 +151,27 @@ func deliverAll(ctx workflow.Context, planned []PlannedDelivery, force bool) []D
 // during the first attempt, the workflow task times out and another worker makes
 // it again: at least once, same webhook-id, like an activity retried after a crash.
 func deliverAllLocalFirst(ctx workflow.Context, planned []PlannedDelivery, force bool) []DeliveryOutcome {
-	outcomes := make([]DeliveryOutcome, len(planned))
-	wg := workflow.NewWaitGroup(ctx)
+	return deliverFirstAttempts(ctx, planned, force).wait(ctx)
+}
+
+// firstAttempts is the deliveries under way after deliverFirstAttempts: each
+// delivery's first attempt, then its retries, in a coroutine of its own.
+type firstAttempts struct {
+	wg       workflow.WaitGroup
+	outcomes []DeliveryOutcome
+}
+
+// deliverFirstAttempts starts each delivery's first attempt as a local activity
+// and, for one that fails retryably, its retries (see deliverAllLocalFirst).
+func deliverFirstAttempts(ctx workflow.Context, planned []PlannedDelivery, force bool) *firstAttempts {
+	fa := &firstAttempts{wg: workflow.NewWaitGroup(ctx), outcomes: make([]DeliveryOutcome, len(planned))}
 	lctx := firstAttemptOptions(ctx)
 	for i, d := range planned {
 		in := DeliverInput{DeliveryID: d.DeliveryID, Force: force}
 		first := workflow.ExecuteLocalActivity(lctx, DeliverActivity, in)
-		wg.Add(1)
+		fa.wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
-			defer wg.Done()
+			defer fa.wg.Done()
 			err := first.Get(ctx, nil)
 			if err != nil && retryable(err) {
 				// The activity is scheduled now and waits for its time itself
@@ -134,11 +180,16 @@ func deliverAllLocalFirst(ctx workflow.Context, planned []PlannedDelivery, force
 				retry.NotBefore = dueAt(ctx, err)
 				err = workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, retry).Get(ctx, nil)
 			}
-			outcomes[i] = outcome(d, err)
+			fa.outcomes[i] = outcome(d, err)
 		})
 	}
-	wg.Wait(ctx)
-	return outcomes
+	return fa
+}
+
+// wait returns every delivery's outcome once all have ended.
+func (fa *firstAttempts) wait(ctx workflow.Context) []DeliveryOutcome {
+	fa.wg.Wait(ctx)
+	return fa.outcomes
 }
 
 // retryable: anything but a final delivery failure goes on to the retrying path

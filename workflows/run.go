@@ -110,9 +110,10 @@ func stepRetryable(err error) bool {
 	return true
 }
 
-// startRuns starts one child workflow per planned run and waits until each has
-// started (not finished: a run with a long delay must not hold the event open).
-func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) {
+// startRuns starts one child workflow per planned run. The runs are not waited
+// for (a run with a long delay must not hold the event open), only their start:
+// see awaitRunsStarted.
+func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) []workflow.ChildWorkflowFuture {
 	futures := make([]workflow.ChildWorkflowFuture, len(runs))
 	for i, r := range runs {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -127,6 +128,12 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) {
 		})
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{AutomationRunID: r.AutomationRunID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	}
+	return futures
+}
+
+// awaitRunsStarted waits until each run's child has started (or was started
+// before, by an earlier run of this event's workflow).
+func awaitRunsStarted(ctx workflow.Context, runs []PlannedRun, futures []workflow.ChildWorkflowFuture) {
 	for i, f := range futures {
 		var started workflow.Execution
 		if err := f.GetChildWorkflowExecution().Get(ctx, &started); err != nil {

@@ -75,7 +75,8 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
 		Memo:                                     map[string]any{memoEventID: ev.ID},
 		EnableEagerStart:                         s.eager,
-	}, EventWorkflowName, EventWorkflowInput{Event: EventFrom(ev), DedupKey: ev.DedupKey, OnlyEndpointID: onlyEndpointID, FirstAttemptLocal: true})
+	}, EventWorkflowName, EventWorkflowInput{Event: EventFrom(ev), DedupKey: ev.DedupKey, OnlyEndpointID: onlyEndpointID,
+		FirstAttemptLocal: true, FirstAttemptsBeforeRunsStart: true})
 	if err == nil {
 		return ev.ID, false, nil
 	}

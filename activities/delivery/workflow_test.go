@@ -502,3 +502,4 @@ func register(env *testsuite.TestWorkflowEnvironment, acts *delivery.Activities)
 	workflows.Register(env)
 	acts.Register(env)
 }
+

@@ -96,7 +96,7 @@ func TestFlagshipScenario(t *testing.T) {
 	low := s.sendEvent(review("rev-low", 2))
 	s.waitDeliveries(low.ID, 1, 20*time.Second)
 
-	s.recordHistory("event/ws_default/id:rev-3", "event_local_first_flagship_review")
+	s.recordHistory("event/ws_default/id:rev-3", "event_first_attempts_before_runs_flagship_review")
 	if runs := s.waitRuns(evs[2].ID, 1, time.Second); len(runs) == 1 {
 		s.recordHistory(runs[0].WorkflowID, "run_local_first_flagship_award")
 	}
