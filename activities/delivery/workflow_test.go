@@ -502,4 +502,3 @@ func register(env *testsuite.TestWorkflowEnvironment, acts *delivery.Activities)
 	workflows.Register(env)
 	acts.Register(env)
 }
-
