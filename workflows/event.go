@@ -173,7 +173,7 @@ func deliverFirstAttempts(ctx workflow.Context, planned []PlannedDelivery, force
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer fa.wg.Done()
 			err := first.Get(ctx, nil)
-			if err != nil && retryable(err) {
+			if err != nil && retryable(err, ErrTypeDeliveryFinal) {
 				// The activity is scheduled now and waits for its time itself
 				// (NotBefore; see NotDue), as a step's retry does.
 				retry := in
@@ -192,12 +192,13 @@ func (fa *firstAttempts) wait(ctx workflow.Context) []DeliveryOutcome {
 	return fa.outcomes
 }
 
-// retryable: anything but a final delivery failure goes on to the retrying path
-// (a failed attempt, a paced one, or a database or worker error before sending).
-func retryable(err error) bool {
+// retryable: anything but a final failure (of errType finalType, or marked
+// non-retryable) goes on to the retrying path: a failed attempt, a paced one, or a
+// database or worker error before sending. Deliveries and steps share it.
+func retryable(err error, finalType string) bool {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return !app.NonRetryable() && app.Type() != ErrTypeDeliveryFinal
+		return !app.NonRetryable() && app.Type() != finalType
 	}
 	return true
 }

@@ -88,7 +88,7 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 // wait on a durable timer first, the path their histories recorded.
 func runStepLocalFirst(ctx workflow.Context, step RunStepInput, r *RunStepResult, inActivity bool) error {
 	err := workflow.ExecuteLocalActivity(firstAttemptOptions(ctx), RunStepActivity, step).Get(ctx, r)
-	if err == nil || !stepRetryable(err) {
+	if err == nil || !retryable(err, ErrTypeStepFailed) {
 		return err
 	}
 	if inActivity {
@@ -99,15 +99,6 @@ func runStepLocalFirst(ctx workflow.Context, step RunStepInput, r *RunStepResult
 		}
 	}
 	return workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, r)
-}
-
-// stepRetryable: anything but a step's final failure goes on to the retrying path.
-func stepRetryable(err error) bool {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return !app.NonRetryable() && app.Type() != ErrTypeStepFailed
-	}
-	return true
 }
 
 // startRuns starts one child workflow per planned run. The runs are not waited
