@@ -140,6 +140,9 @@ type Config struct {
 	// MaxRecover bounds the deliveries one POST /v1/endpoints/{id}/recover starts
 	// (default DefaultMaxRecover); the answer says whether more remain.
 	MaxRecover int
+	// Events, when set, starts accepted events instead of the engine (a
+	// micro-batching ingest.Batcher); the engine still does everything else.
+	Events ingest.Starter
 	// Now is injected by tests.
 	Now func() time.Time
 }
@@ -188,8 +191,12 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	if cfg.KnownAction == nil {
 		cfg.KnownAction = func(string) bool { return false }
 	}
+	var events ingest.Starter = engine
+	if cfg.Events != nil {
+		events = cfg.Events
+	}
 	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg,
-		intake: ingest.New(store, engine, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics}),
+		intake: ingest.New(store, events, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics}),
 		keys:   apikeys.New(store, apikeys.Config{AdminKey: cfg.AdminKey, Now: cfg.Now})}
 	if cfg.DevInbox {
 		s.inbox = newInbox(500)

@@ -112,8 +112,21 @@ type Event struct {
 	Depth          int               `json:"depth"`
 	// RootID is the event that started the chain this one belongs to; empty for
 	// a root (an event from outside).
-	RootID    string    `json:"root_id,omitempty"`
+	RootID string `json:"root_id,omitempty"`
+	// BatchID is the batch the event was accepted in (micro-batching at ingest);
+	// empty for an event accepted alone.
+	BatchID   string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// EventBatch is events accepted together and started as one workflow
+// (docs/BATCHING.md). Its record lives from the events' insert until the
+// workflow claims it.
+type EventBatch struct {
+	ID          string
+	WorkspaceID string
+	EventIDs    []string
+	CreatedAt   time.Time
 }
 
 // Root is the id of the event that started ev's chain: ev's own for a root.

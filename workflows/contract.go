@@ -41,6 +41,7 @@ const (
 	EventWorkflowName         = "EventWorkflow"
 	DeliveryRetryWorkflowName = "DeliveryRetryWorkflow"
 	AutomationRunWorkflowName = "AutomationRunWorkflow"
+	BatchWorkflowName         = "BatchWorkflow"
 )
 
 // Activity type names, local and regular alike. They equal the names the SDK derived
@@ -50,6 +51,7 @@ const (
 // runs.Activities.Register).
 const (
 	PrepareEventActivity = "PrepareEvent"
+	PrepareBatchActivity = "PrepareBatch"
 	DeliverActivity      = "Deliver"
 	LoadRunActivity      = "LoadRun"
 	RunStepActivity      = "RunStep"
@@ -119,6 +121,7 @@ func Workflows() []Workflow {
 		{Name: EventWorkflowName, Func: EventWorkflow},
 		{Name: DeliveryRetryWorkflowName, Func: DeliveryRetryWorkflow},
 		{Name: AutomationRunWorkflowName, Func: AutomationRunWorkflow},
+		{Name: BatchWorkflowName, Func: BatchWorkflow},
 	}
 }
 
@@ -152,6 +155,19 @@ const maxKeyInID = 120
 // so the same event sent twice maps to the same workflow and Temporal runs it once.
 func EventWorkflowID(workspaceID, dedupKey string) string {
 	return fmt.Sprintf("event/%s/%s", workspaceID, idSafe(dedupKey))
+}
+
+// BatchWorkflowID is a batch's workflow ID: the intake, a re-send that finds
+// the batch unstarted and the sweep all start the batch under it, and Temporal
+// runs it once.
+func BatchWorkflowID(workspaceID, batchID string) string {
+	return fmt.Sprintf("batch/%s/%s", workspaceID, batchID)
+}
+
+// DeliveryWorkflowID is the ID of the workflow a batch hands a delivery to
+// when its first attempt failed: one per delivery.
+func DeliveryWorkflowID(deliveryID string) string {
+	return "delivery/" + deliveryID
 }
 
 // DeliveryRetryWorkflowID derives the ID of a manual retry from the delivery and the

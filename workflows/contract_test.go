@@ -57,8 +57,8 @@ func TestRegisteredNames(t *testing.T) {
 		kind      string
 		got, want []string
 	}{
-		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "DeliveryRetryWorkflow", "EventWorkflow"}},
-		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareEvent", "RunStep"}},
+		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "BatchWorkflow", "DeliveryRetryWorkflow", "EventWorkflow"}},
+		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareBatch", "PrepareEvent", "RunStep"}},
 	}
 	for _, tt := range tests {
 		sort.Strings(tt.got)

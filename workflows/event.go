@@ -73,7 +73,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 		outcomes = deliverThenAwaitRuns(ctx, in, plan)
 	} else {
 		if len(plan.Runs) > 0 {
-			awaitRunsStarted(ctx, plan.Runs, startRuns(ctx, in, plan.Runs))
+			awaitRunsStarted(ctx, plan.Runs, startRuns(ctx, in.Event.WorkspaceID, in.Event.Type, plan.Runs))
 		}
 		tagEndpoint(ctx, plan.Deliveries)
 		if in.FirstAttemptLocal {
@@ -108,7 +108,7 @@ func EventWorkflow(ctx workflow.Context, in EventWorkflowInput) (EventWorkflowRe
 func deliverThenAwaitRuns(ctx workflow.Context, in EventWorkflowInput, plan PrepareEventResult) []DeliveryOutcome {
 	var started []workflow.ChildWorkflowFuture
 	if len(plan.Runs) > 0 {
-		started = startRuns(ctx, in, plan.Runs)
+		started = startRuns(ctx, in.Event.WorkspaceID, in.Event.Type, plan.Runs)
 	}
 	tagEndpoint(ctx, plan.Deliveries)
 	first := deliverFirstAttempts(ctx, plan.Deliveries, in.OnlyEndpointID != "")
@@ -244,13 +244,16 @@ type DeliveryRetryInput struct {
 	DeliveryID string
 	// BaseAttempts is the delivery's attempt count when the retry was asked for.
 	BaseAttempts int `json:",omitempty"`
+	// NotBefore, set when a batch hands a delivery on after its first attempt
+	// failed, is when the next attempt is due (DeliverInput.NotBefore).
+	NotBefore time.Time `json:",omitzero"`
 }
 
 // DeliveryRetryWorkflow runs one delivery again from the start of the schedule.
 func DeliveryRetryWorkflow(ctx workflow.Context, in DeliveryRetryInput) (DeliveryOutcome, error) {
 	out := DeliveryOutcome{DeliveryID: in.DeliveryID}
 	var r DeliverResult
-	if err := workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts}).Get(ctx, &r); err != nil {
+	if err := workflow.ExecuteActivity(deliverOptions(ctx), DeliverActivity, DeliverInput{DeliveryID: in.DeliveryID, BaseAttempts: in.BaseAttempts, NotBefore: in.NotBefore}).Get(ctx, &r); err != nil {
 		return out, fmt.Errorf("deliver %s: %w", in.DeliveryID, err)
 	}
 	out.Succeeded = true

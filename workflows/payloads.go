@@ -85,6 +85,30 @@ type PrepareEventResult struct {
 	Runs       []PlannedRun
 }
 
+// PrepareBatchInput names a batch to claim and plan (BatchWorkflowInput).
+type PrepareBatchInput struct {
+	WorkspaceID string
+	BatchID     string
+	EventIDs    []string
+}
+
+// PlannedEvent is one event of a batch with what it causes. Error, when set, is
+// why the event could not be planned (its data cannot be read by filters); it
+// causes nothing then, and fails the batch by name.
+type PlannedEvent struct {
+	EventID    string
+	EventType  string
+	Deliveries []PlannedDelivery `json:",omitempty"`
+	Runs       []PlannedRun      `json:",omitempty"`
+	Error      string            `json:",omitempty"`
+}
+
+// PrepareBatchResult is the batch's events as planned, in the order accepted;
+// events another batch or workflow already holds are not among them.
+type PrepareBatchResult struct {
+	Events []PlannedEvent
+}
+
 // DeliverInput names the delivery to attempt. Force sends even to a disabled
 // endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
 type DeliverInput struct {

@@ -104,7 +104,7 @@ func runStepLocalFirst(ctx workflow.Context, step RunStepInput, r *RunStepResult
 // startRuns starts one child workflow per planned run. The runs are not waited
 // for (a run with a long delay must not hold the event open), only their start:
 // see awaitRunsStarted.
-func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) []workflow.ChildWorkflowFuture {
+func startRuns(ctx workflow.Context, workspaceID, eventType string, runs []PlannedRun) []workflow.ChildWorkflowFuture {
 	futures := make([]workflow.ChildWorkflowFuture, len(runs))
 	for i, r := range runs {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -112,8 +112,8 @@ func startRuns(ctx workflow.Context, in EventWorkflowInput, runs []PlannedRun) [
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			TypedSearchAttributes: temporal.NewSearchAttributes(
-				SAWorkspace.ValueSet(in.Event.WorkspaceID),
-				SAEventType.ValueSet(in.Event.Type),
+				SAWorkspace.ValueSet(workspaceID),
+				SAEventType.ValueSet(eventType),
 				SAAutomation.ValueSet(r.AutomationID),
 			),
 		})

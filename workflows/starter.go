@@ -91,6 +91,42 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 	return orig, true, nil
 }
 
+// StartBatch starts batch b's workflow (BatchWorkflowID) and returns once
+// Temporal has it. A batch already started under that ID is not an error: the
+// intake, a re-send that finds the batch unstarted and the sweep may all start
+// it, and it runs once. eventType and sourceID, when every event of the batch
+// shares them, tag the workflow as EventWorkflow's tags are; empty when they
+// differ.
+func (s *Starter) StartBatch(ctx context.Context, b models.EventBatch, eventType, sourceID string) error {
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	sa := []temporal.SearchAttributeUpdate{SAWorkspace.ValueSet(b.WorkspaceID)}
+	if eventType != "" {
+		sa = append(sa, SAEventType.ValueSet(eventType))
+	}
+	if sourceID != "" {
+		sa = append(sa, SASource.ValueSet(sourceID))
+	}
+	id := BatchWorkflowID(b.WorkspaceID, b.ID)
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: s.taskQueue,
+		// A batch that completed claimed its events: it must not run again. One
+		// that was terminated before it claimed them may be started again by the
+		// sweep.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
+		EnableEagerStart:                         s.eager,
+	}, BatchWorkflowName, BatchWorkflowInput{WorkspaceID: b.WorkspaceID, BatchID: b.ID, EventIDs: b.EventIDs})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err == nil || errors.As(err, &started) {
+		return nil
+	}
+	return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+}
+
 func (s *Starter) originalEventID(ctx context.Context, workflowID string) (string, error) {
 	desc, err := s.client.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 // Store is what the delivery activities need from persistence.
 type Store interface {
 	InsertEvent(ctx context.Context, e *models.Event) (*models.Event, bool, error)
+	ClaimEventBatch(ctx context.Context, batchID string, eventIDs []string) ([]models.Event, error)
 	GetEvent(ctx context.Context, workspaceID, id string) (*models.Event, error)
 	GetEndpoint(ctx context.Context, workspaceID, id string) (*models.Endpoint, error)
 	EndpointsForEvent(ctx context.Context, workspaceID, eventType string) ([]models.Endpoint, error)
@@ -122,5 +123,6 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 // which are registered the same way.
 func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.PrepareEvent, activity.RegisterOptions{Name: workflows.PrepareEventActivity})
+	w.RegisterActivityWithOptions(a.PrepareBatch, activity.RegisterOptions{Name: workflows.PrepareBatchActivity})
 	w.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: workflows.DeliverActivity})
 }

@@ -77,3 +77,26 @@ func (a *Activities) event(ctx context.Context, workspaceID, id string) (*models
 	cp := *e.ev
 	return &cp, nil
 }
+
+// put caches ev, as read from the database by someone else (a batch's claim),
+// unless the cache holds it already.
+func (c *eventCache) put(ev *models.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil {
+		c.byID = make(map[string]*cachedEvent, eventCacheSize)
+		c.order = make([]string, eventCacheSize)
+	}
+	if _, ok := c.byID[ev.ID]; ok {
+		return
+	}
+	cp := *ev
+	e := &cachedEvent{ready: make(chan struct{}), ev: &cp}
+	close(e.ready)
+	c.byID[ev.ID] = e
+	if old := c.order[c.next]; old != "" {
+		delete(c.byID, old)
+	}
+	c.order[c.next] = ev.ID
+	c.next = (c.next + 1) % eventCacheSize
+}

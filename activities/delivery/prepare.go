@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -73,6 +74,11 @@ func (a *Activities) endpointsFor(ctx context.Context, ev *models.Event, only st
 	if err != nil {
 		return nil, fmt.Errorf("match endpoints for %s: %w", ev.ID, err)
 	}
+	return a.filterEndpoints(ctx, ev, all, eventMap)
+}
+
+// filterEndpoints is those of the subscribers all whose filter matches ev.
+func (a *Activities) filterEndpoints(ctx context.Context, ev *models.Event, all []models.Endpoint, eventMap func() (map[string]any, error)) ([]models.Endpoint, error) {
 	var out []models.Endpoint
 	for _, ep := range all {
 		if ep.Filter == "" {
@@ -106,7 +112,11 @@ func (a *Activities) planDeliveries(ctx context.Context, ev *models.Event, endpo
 	if len(endpoints) == 0 {
 		return nil, nil
 	}
-	now := a.now()
+	return a.ensureDeliveries(ctx, newDeliveries(ev, endpoints, a.now()), endpoints)
+}
+
+// newDeliveries is one pending delivery of ev to each endpoint.
+func newDeliveries(ev *models.Event, endpoints []models.Endpoint, now time.Time) []models.Delivery {
 	planned := make([]models.Delivery, 0, len(endpoints))
 	for _, ep := range endpoints {
 		planned = append(planned, models.Delivery{
@@ -114,9 +124,15 @@ func (a *Activities) planDeliveries(ctx context.Context, ev *models.Event, endpo
 			EndpointID: ep.ID, MessageID: ev.ID, Status: models.DeliveryPending, CreatedAt: now, UpdatedAt: now,
 		})
 	}
+	return planned
+}
+
+// ensureDeliveries records planned (one statement, idempotent per event and
+// endpoint) and leaves each delivery, with its endpoint, for its first attempt.
+func (a *Activities) ensureDeliveries(ctx context.Context, planned []models.Delivery, endpoints []models.Endpoint) ([]workflows.PlannedDelivery, error) {
 	stored, err := a.store.EnsureDeliveries(ctx, planned)
 	if err != nil {
-		return nil, fmt.Errorf("plan deliveries for %s: %w", ev.ID, err)
+		return nil, fmt.Errorf("plan deliveries for %s: %w", planned[0].EventID, err)
 	}
 	byID := make(map[string]*models.Endpoint, len(endpoints))
 	for i := range endpoints {

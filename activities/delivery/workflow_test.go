@@ -57,6 +57,18 @@ func (s *memStore) InsertEvent(_ context.Context, e *models.Event) (*models.Even
 	return &cp, true, nil
 }
 
+func (s *memStore) ClaimEventBatch(_ context.Context, batchID string, eventIDs []string) ([]models.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []models.Event
+	for _, id := range eventIDs {
+		if e, ok := s.events[id]; ok && e.BatchID == batchID {
+			out = append(out, *e)
+		}
+	}
+	return out, nil
+}
+
 func (s *memStore) GetEvent(_ context.Context, ws, id string) (*models.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

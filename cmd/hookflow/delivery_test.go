@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/hookflow/hookflow/internal/signing"
 	"github.com/hookflow/hookflow/internal/testenv"
@@ -66,10 +63,20 @@ func TestSignedDeliveryVerifiesAtReceiver(t *testing.T) {
 func TestRetriesThenSucceeds(t *testing.T) {
 	s := newStack(t)
 	rcv := testenv.NewReceiver(t, 500, 503, 200)
-	s.createEndpoint(rcv.URL)
+	ep := s.createEndpoint(rcv.URL)
 	ev := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"total": 12.5}})
 	ds := s.waitDeliveries(ev.ID, 1, 30*time.Second)
-	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_local_first_retries_then_succeeds")
+	// The batch made the first attempt and handed the delivery on to a workflow
+	// of its own, tagged with its endpoint, as ops look for failing deliveries.
+	retryID := workflows.DeliveryWorkflowID(ds[0].ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.client.GetWorkflow(ctx, retryID, "").Get(ctx, nil); err != nil {
+		t.Fatalf("delivery workflow %s: %v", retryID, err)
+	}
+	s.recordHistory(s.eventWorkflowID(ev.ID), "batch_first_attempt_retrying")
+	s.recordHistory(retryID, "delivery_after_batch_retries_then_succeeds")
+	s.waitListed(`HookflowEndpoint="`+ep.ID+`" AND HookflowEventType="order.placed"`, retryID)
 	d := s.delivery(ds[0].ID)
 	if d.Status != models.DeliverySucceeded || d.AttemptCount != 3 || len(d.Attempts) != 3 {
 		t.Fatalf("delivery %s with %d attempts (%d listed), want succeeded on attempt 3", d.Status, d.AttemptCount, len(d.Attempts))
@@ -213,7 +220,8 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 		t.Fatalf("retry: status %d", code)
 	}
 	ds = s.waitDeliveries(ev.ID, 1, 20*time.Second)
-	s.recordHistory("event/ws_default/evt:"+ev.ID, "event_local_first_final_failure")
+	wfID := s.eventWorkflowID(ev.ID)
+	s.recordHistory(wfID, "batch_first_attempt_final_failure")
 	// The retry's workflow is named by the delivery and its one attempt before the
 	// retry; it is recorded once closed, so the saved history is a whole run.
 	retryID := workflows.DeliveryRetryWorkflowID(ds[0].ID, 1)
@@ -236,20 +244,7 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 		t.Errorf("retry of unknown delivery: %d, want 404", code)
 	}
 
-	query := `HookflowEventType="invoice.paid" AND HookflowWorkspace="` + models.DefaultWorkspaceID + `"`
-	var err error
-	testenv.Eventually(t, 20*time.Second, func() bool {
-		var resp *workflowservice.ListWorkflowExecutionsResponse
-		if resp, err = s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query}); err != nil {
-			return false
-		}
-		for _, e := range resp.Executions {
-			if strings.Contains(e.Execution.WorkflowId, ev.ID) {
-				return true
-			}
-		}
-		return false
-	}, func() string { return fmt.Sprintf("workflow of %s found with %s (err %v)", ev.ID, query, err) })
+	s.waitListed(`HookflowEventType="invoice.paid" AND HookflowWorkspace="`+models.DefaultWorkspaceID+`"`, wfID)
 }
 
 // TestRotateSecretSignsWithBoth: after a rotation the old secret keeps signing, so

@@ -96,10 +96,7 @@ func TestFlagshipScenario(t *testing.T) {
 	low := s.sendEvent(review("rev-low", 2))
 	s.waitDeliveries(low.ID, 1, 20*time.Second)
 
-	s.recordHistory("event/ws_default/id:rev-3", "event_first_attempts_before_runs_flagship_review")
-	if runs := s.waitRuns(evs[2].ID, 1, time.Second); len(runs) == 1 {
-		s.recordHistory(runs[0].WorkflowID, "run_local_first_flagship_award")
-	}
+	s.recordHistory(s.eventWorkflowID(evs[2].ID), "batch_flagship_review")
 	m := s.member("cus_ann")
 	if m.LifetimePoints != 150 || m.Balance != 150 || m.Tier != "Gold" || m.Name != "Ann" {
 		t.Errorf("member = %+v, want 150 points, Gold", m)

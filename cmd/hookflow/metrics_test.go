@@ -81,7 +81,7 @@ func TestMetricsMove(t *testing.T) {
 	// The SDK's worker metrics, through its metrics handler.
 	for _, series := range []string{
 		`temporal_activity_execution_latency_seconds_count\{.*activity_type="Deliver".*\}`,
-		`temporal_workflow_failed_total\{.*workflow_type="EventWorkflow".*\}`,
+		`temporal_workflow_failed_total\{.*workflow_type="DeliveryRetryWorkflow".*\}`,
 		`temporal_worker_task_slots_available\{.*worker_type="ActivityWorker".*\}`,
 	} {
 		if got := s.scrape(series); got <= 0 {

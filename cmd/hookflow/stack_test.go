@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -258,6 +259,42 @@ type accepted struct {
 	ID        string `json:"id"`
 	Duplicate bool   `json:"duplicate"`
 }
+
+// eventWorkflowID is the ID of the workflow that took event id in: its batch's,
+// or its own EventWorkflow's when it was accepted alone.
+func (s *stack) eventWorkflowID(id string) string {
+	s.t.Helper()
+	ev, err := s.store.GetEvent(context.Background(), models.DefaultWorkspaceID, id)
+	if err != nil {
+		s.t.Fatalf("event %s: %v", id, err)
+	}
+	if ev.BatchID != "" {
+		return workflows.BatchWorkflowID(ev.WorkspaceID, ev.BatchID)
+	}
+	return workflows.EventWorkflowID(ev.WorkspaceID, ev.DedupKey)
+}
+
+// waitListed waits until the visibility query lists workflow id, as the Web UI
+// would show it.
+func (s *stack) waitListed(query, id string) {
+	s.t.Helper()
+	var err error
+	testenv.Eventually(s.t, 20*time.Second, func() bool {
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		if resp, err = s.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query}); err != nil {
+			return false
+		}
+		for _, e := range resp.Executions {
+			if e.Execution.WorkflowId == id {
+				return true
+			}
+		}
+		return false
+	}, func() string { return fmt.Sprintf("workflow %s listed by %s (err %v)", id, query, err) })
+}
+
+// unbatched turns micro-batching off: one EventWorkflow per event.
+func unbatched(c *config.Config) { c.BatchMax = 1 }
 
 func (s *stack) sendEvent(body map[string]any) accepted {
 	s.t.Helper()

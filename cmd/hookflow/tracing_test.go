@@ -11,22 +11,29 @@ import (
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/internal/tracing"
+	"github.com/hookflow/hookflow/workflows"
 )
 
 // TestTracingSpansRequestToActivities: with tracing on, one trace runs from the
-// POST /v1/events request through the event's workflow to its Deliver activity.
+// POST /v1/events request through the event's workflow (its batch's, or its own
+// unbatched) to its Deliver activity.
 func TestTracingSpansRequestToActivities(t *testing.T) {
+	t.Run("batched", func(t *testing.T) { testTracing(t, workflows.BatchWorkflowName) })
+	t.Run("unbatched", func(t *testing.T) { testTracing(t, workflows.EventWorkflowName, unbatched) })
+}
+
+func testTracing(t *testing.T, workflowType string, opts ...stackOption) {
 	rec := tracetest.NewSpanRecorder()
 	tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 	t.Cleanup(func() { tracing.Install(sdktrace.NewTracerProvider()) })
-	s := newStack(t, func(c *config.Config) { c.Tracing = true })
+	s := newStack(t, append(opts, func(c *config.Config) { c.Tracing = true })...)
 	rcv := testenv.NewReceiver(t, 200)
 	s.createEndpoint(rcv.URL, "trace.test")
 	ev := s.sendEvent(map[string]any{"type": "trace.test", "data": map[string]any{}})
 	s.waitDeliveries(ev.ID, 1, 20*time.Second)
 
 	var root sdktrace.ReadOnlySpan
-	want := []string{"StartWorkflow:EventWorkflow", "RunWorkflow:EventWorkflow", "StartActivity:Deliver", "RunActivity:Deliver"}
+	want := []string{"StartWorkflow:" + workflowType, "RunWorkflow:" + workflowType, "StartActivity:Deliver", "RunActivity:Deliver"}
 	var spans []sdktrace.ReadOnlySpan
 	var missing []string
 	testenv.Eventually(t, 10*time.Second, func() bool {

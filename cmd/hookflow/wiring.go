@@ -28,6 +28,7 @@ import (
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/config"
 	"github.com/hookflow/hookflow/internal/dispatch"
+	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/logctx"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/netguard"
@@ -200,7 +201,7 @@ func newWorker(p *process) (worker.Worker, error) {
 	}
 	httpClient := newGuard(cfg).Client(dispatch.DefaultTimeout)
 	policy := attempt.Policy{Schedule: cfg.RetrySchedule}
-	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient), logger, runs.Config{Policy: policy, Metrics: p.metrics})
+	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger), logger, runs.Config{Policy: policy, Metrics: p.metrics})
 	deliveryActs := delivery.New(st, httpClient, env, logger, delivery.Config{
 		Policy:       policy,
 		DisableAfter: cfg.DisableAfter,
@@ -218,15 +219,60 @@ func newWorker(p *process) (worker.Worker, error) {
 	workflows.Register(w)
 	deliveryActs.Register(w)
 	runActs.Register(w)
-	return w, nil
+	// Every worker sweeps for batches an intake left unstarted (it died between
+	// recording and starting them), whether or not this process batches: the
+	// API servers that do may have died.
+	sweeper := ingest.NewBatcher(st, workflows.NewStarter(c, cfg.TaskQueue), ingest.BatchConfig{Logger: logger})
+	return &sweepingWorker{Worker: w, sweep: sweeper.Sweep}, nil
+}
+
+// batchSweepEvery is how often a worker looks for unstarted batches.
+const batchSweepEvery = 10 * time.Second
+
+// sweepingWorker is the Temporal worker and, while it runs, the batch sweep.
+type sweepingWorker struct {
+	worker.Worker
+	sweep  func(ctx context.Context, every time.Duration)
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (w *sweepingWorker) Start() error {
+	if err := w.Worker.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel, w.done = cancel, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.sweep(ctx, batchSweepEvery)
+	}()
+	return nil
+}
+
+func (w *sweepingWorker) Stop() {
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+	}
+	w.Worker.Stop()
+}
+
+// events is what starts accepted events: a micro-batching ingest.Batcher over
+// starter, unless HOOKFLOW_BATCH_MAX=1 asks for one workflow per event.
+func events(cfg *config.Config, st *store.Store, starter *workflows.Starter, logger *slog.Logger) ingest.Starter {
+	if cfg.BatchMax <= 1 {
+		return starter
+	}
+	return ingest.NewBatcher(st, starter, ingest.BatchConfig{MaxEvents: cfg.BatchMax, Window: cfg.BatchWindow, Logger: logger})
 }
 
 // newRegistry lists the actions automation steps can use.
-func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client) *actions.Registry {
+func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client, logger *slog.Logger) *actions.Registry {
 	// Actions run in the worker (the API only asks the registry which actions
 	// exist), whose client has a worker on the task queue: emitted events start
 	// eagerly, as above.
-	emitter := actions.NewEmitter(workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), actions.EmitterConfig{
+	emitter := actions.NewEmitter(events(cfg, st, workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), logger), actions.EmitterConfig{
 		Store:          st,
 		MaxChainEvents: cfg.MaxChainEvents,
 		MaxEventBytes:  int(cfg.MaxEventBytes),
@@ -268,7 +314,8 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes:    cfg.MaxEventBytes,
 		DevInbox:         devInbox,
-		KnownAction:      newRegistry(c, cfg, st, nil).Known,
+		KnownAction:      newRegistry(c, cfg, st, nil, logger).Known,
+		Events:           events(cfg, st, starter, logger),
 		PublicURL:        cfg.PublicURL,
 		WorkspaceLimiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
 		SourceLimiter:    ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),

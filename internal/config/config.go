@@ -83,6 +83,12 @@ type Config struct {
 	MetricsLabelLimit   int
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// BatchMax bounds the events started as one workflow (HOOKFLOW_BATCH_MAX,
+	// default 64); 1 turns micro-batching off: one EventWorkflow per event.
+	BatchMax int
+	// BatchWindow holds a batch open this long after its first event
+	// (HOOKFLOW_BATCH_WINDOW, default 0: group commit alone).
+	BatchWindow time.Duration
 }
 
 // Quotas are the per-workspace caps, each from its HOOKFLOW_QUOTA_* variable.
@@ -181,6 +187,12 @@ func (c *Config) loadLimits(get func(k, def string) string) error {
 			return fmt.Errorf("%s: want requests a second, 0 for no limit", l.name)
 		}
 		*l.dst = v
+	}
+	if c.BatchMax, err = strconv.Atoi(get("HOOKFLOW_BATCH_MAX", "64")); err != nil || c.BatchMax < 1 || c.BatchMax > 1000 {
+		return fmt.Errorf("HOOKFLOW_BATCH_MAX: want events per batch from 1 (no batching) to 1000")
+	}
+	if c.BatchWindow, err = time.ParseDuration(get("HOOKFLOW_BATCH_WINDOW", "0s")); err != nil || c.BatchWindow < 0 || c.BatchWindow > time.Second {
+		return fmt.Errorf("HOOKFLOW_BATCH_WINDOW: want a Go duration from 0s to 1s, such as 5ms")
 	}
 	return nil
 }

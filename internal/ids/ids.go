@@ -21,6 +21,7 @@ const (
 	APIKey     = "key"
 	Attempt    = "att"
 	Ledger     = "led"
+	Batch      = "bat"
 )
 
 // New returns prefix + "_" + a lower-case ULID. ulid.Make is safe for concurrent use

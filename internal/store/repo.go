@@ -261,7 +261,8 @@ func (s *Store) ListEvents(ctx context.Context, workspaceID string, page models.
 }
 
 // EnsureDeliveries inserts the deliveries that do not exist yet for their (event,
-// endpoint) pair and returns all of them as stored, in input order. Re-running it
+// endpoint) pair and returns all of them as stored, in input order. They may be
+// of several events (a batch's). Re-running it
 // (a retried local activity) keeps the original ids.
 func (s *Store) EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]models.Delivery, error) {
 	if len(ds) == 0 {
@@ -287,17 +288,26 @@ func (s *Store) EnsureDeliveries(ctx context.Context, ds []models.Delivery) ([]m
 		return out, nil
 	}
 	// A retried activity: some or all exist already; the originals win.
+	eventIDs := make([]string, 0, 1)
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if !seen[d.EventID] {
+			seen[d.EventID] = true
+			eventIDs = append(eventIDs, d.EventID)
+		}
+	}
 	var stored []deliveryRow
-	if err := db.Where("event_id = ? AND endpoint_id IN ?", ds[0].EventID, endpointIDs).Find(&stored).Error; err != nil {
+	if err := db.Where("event_id IN ? AND endpoint_id IN ?", eventIDs, endpointIDs).Find(&stored).Error; err != nil {
 		return nil, translate(err, "read deliveries")
 	}
-	byEndpoint := make(map[string]deliveryRow, len(stored))
+	type pair struct{ event, endpoint string }
+	byPair := make(map[pair]deliveryRow, len(stored))
 	for _, r := range stored {
-		byEndpoint[r.EndpointID] = r
+		byPair[pair{r.EventID, r.EndpointID}] = r
 	}
 	out := make([]models.Delivery, 0, len(ds))
 	for _, d := range ds {
-		r, ok := byEndpoint[d.EndpointID]
+		r, ok := byPair[pair{d.EventID, d.EndpointID}]
 		if !ok {
 			return nil, fmt.Errorf("delivery of %s to %s vanished after insert", d.EventID, d.EndpointID)
 		}

@@ -61,6 +61,7 @@ type eventRow struct {
 	Headers        string
 	Depth          int
 	RootEventID    string
+	BatchID        string
 	CreatedAt      time.Time
 }
 
@@ -191,14 +192,14 @@ func fromEvent(e *models.Event) (eventRow, error) {
 	}
 	return eventRow{
 		ID: e.ID, WorkspaceID: e.WorkspaceID, Type: e.Type, ExternalID: e.ExternalID, IdempotencyKey: e.IdempotencyKey,
-		DedupKey: e.DedupKey, SourceID: e.SourceID, Data: data, Headers: headers, Depth: e.Depth, RootEventID: e.RootID, CreatedAt: ts(e.CreatedAt),
+		DedupKey: e.DedupKey, SourceID: e.SourceID, Data: data, Headers: headers, Depth: e.Depth, RootEventID: e.RootID, BatchID: e.BatchID, CreatedAt: ts(e.CreatedAt),
 	}, nil
 }
 
 func toEvent(r eventRow) (models.Event, error) {
 	e := models.Event{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Type: r.Type, ExternalID: r.ExternalID, IdempotencyKey: r.IdempotencyKey,
-		DedupKey: r.DedupKey, SourceID: r.SourceID, Data: json.RawMessage(r.Data), Depth: r.Depth, RootID: r.RootEventID, CreatedAt: utc(r.CreatedAt),
+		DedupKey: r.DedupKey, SourceID: r.SourceID, Data: json.RawMessage(r.Data), Depth: r.Depth, RootID: r.RootEventID, BatchID: r.BatchID, CreatedAt: utc(r.CreatedAt),
 	}
 	if r.Headers != "" && r.Headers != "{}" {
 		if err := json.Unmarshal([]byte(r.Headers), &e.Headers); err != nil {

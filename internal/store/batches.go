@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+// The event batches of micro-batching at ingest (docs/BATCHING.md): the outbox
+// between the app database, which decides duplicates, and Temporal, which runs
+// what was accepted.
+
+type eventBatchRow struct {
+	ID          string `gorm:"primaryKey"`
+	WorkspaceID string
+	EventIDs    string
+	CreatedAt   time.Time
+}
+
+func (eventBatchRow) TableName() string { return "event_batches" }
+
+func toEventBatch(r eventBatchRow) (models.EventBatch, error) {
+	b := models.EventBatch{ID: r.ID, WorkspaceID: r.WorkspaceID, CreatedAt: utc(r.CreatedAt)}
+	if err := json.Unmarshal([]byte(r.EventIDs), &b.EventIDs); err != nil {
+		return b, fmt.Errorf("batch %s: event ids: %w", r.ID, err)
+	}
+	return b, nil
+}
+
+// InsertEventBatch records batch b, then each of its events (one multi-row
+// statement) unless the workspace already holds an event with that dedup key.
+// It returns, for each event in order, nil when this call inserted it, else the
+// stored event with its key (a duplicate). The batch row comes first and alone:
+// should the events' insert fail or the process die after it, the row names
+// events that do not exist, and claiming it finds nothing to do. All events must
+// belong to b's workspace and carry b.ID as their BatchID.
+func (s *Store) InsertEventBatch(ctx context.Context, b models.EventBatch, evs []models.Event) ([]*models.Event, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	idsJSON, err := json.Marshal(b.EventIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]eventRow, len(evs))
+	keys := make([]string, len(evs))
+	for i := range evs {
+		if evs[i].DedupKey == "" || evs[i].WorkspaceID != b.WorkspaceID || evs[i].BatchID != b.ID {
+			return nil, fmt.Errorf("insert batch %s: event %s has no dedup key or is not of the batch", b.ID, evs[i].ID)
+		}
+		if rows[i], err = fromEvent(&evs[i]); err != nil {
+			return nil, err
+		}
+		keys[i] = evs[i].DedupKey
+	}
+	db := s.db.WithContext(ctx)
+	br := eventBatchRow{ID: b.ID, WorkspaceID: b.WorkspaceID, EventIDs: string(idsJSON), CreatedAt: ts(b.CreatedAt)}
+	if err := db.Create(&br).Error; err != nil {
+		return nil, translate(err, "insert event batch")
+	}
+	res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows)
+	if res.Error != nil {
+		return nil, translate(res.Error, "insert events of batch")
+	}
+	out := make([]*models.Event, len(evs))
+	if res.RowsAffected == int64(len(rows)) {
+		return out, nil // all new: the common case, one statement
+	}
+	var stored []eventRow
+	if err := db.Where("workspace_id = ? AND dedup_key IN ?", b.WorkspaceID, keys).Find(&stored).Error; err != nil {
+		return nil, translate(err, "read duplicates of batch")
+	}
+	byKey := make(map[string]eventRow, len(stored))
+	for _, r := range stored {
+		byKey[r.DedupKey] = r
+	}
+	for i := range evs {
+		r, ok := byKey[evs[i].DedupKey]
+		if !ok {
+			return nil, fmt.Errorf("event %s of batch %s neither inserted nor found by its key", evs[i].ID, b.ID)
+		}
+		if r.ID == evs[i].ID {
+			continue
+		}
+		orig, err := toEvent(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &orig
+	}
+	return out, nil
+}
+
+// ClaimEventBatch is the batch workflow's first step: it deletes the batch's row
+// (from then on the intake that inserted it cannot abandon it) and returns those
+// of eventIDs that the batch inserted, in order. It is idempotent: a retried claim
+// finds no row and reads the same events. A batch its intake abandoned has no
+// events left, and the claim returns none.
+func (s *Store) ClaimEventBatch(ctx context.Context, batchID string, eventIDs []string) ([]models.Event, error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Where("id = ?", batchID).Delete(&eventBatchRow{}).Error; err != nil {
+		return nil, translate(err, "claim batch "+batchID)
+	}
+	if len(eventIDs) == 0 {
+		return nil, nil
+	}
+	var rows []eventRow
+	if err := db.Where("id IN ? AND batch_id = ?", eventIDs, batchID).Find(&rows).Error; err != nil {
+		return nil, translate(err, "events of batch "+batchID)
+	}
+	byID := make(map[string]eventRow, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	out := make([]models.Event, 0, len(rows))
+	for _, id := range eventIDs {
+		r, ok := byID[id]
+		if !ok {
+			continue
+		}
+		e, err := toEvent(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// AbandonEventBatch undoes a batch whose workflow could not be started: it
+// deletes the batch's row and events, in one transaction, unless the batch's
+// workflow claimed it first (it did start after all). It reports whether the
+// batch was abandoned; false means the workflow holds it.
+func (s *Store) AbandonEventBatch(ctx context.Context, batchID string) (bool, error) {
+	abandoned := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r eventBatchRow
+		if err := tx.Where("id = ?", batchID).Take(&r).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil // claimed
+			}
+			return err
+		}
+		// The claim may delete the row between the read and here: then this
+		// deletes nothing, and the batch is the workflow's.
+		res := tx.Where("id = ?", batchID).Delete(&eventBatchRow{})
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		abandoned = true
+		var ids []string
+		if err := json.Unmarshal([]byte(r.EventIDs), &ids); err != nil {
+			return fmt.Errorf("batch %s: event ids: %w", batchID, err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return tx.Where("id IN ? AND batch_id = ?", ids, batchID).Delete(&eventRow{}).Error
+	})
+	if err != nil {
+		return false, translate(err, "abandon batch "+batchID)
+	}
+	return abandoned, nil
+}
+
+// GetEventBatch returns batch id while it is unclaimed (inserted, its workflow
+// not yet known to be running); models.ErrNotFound once claimed or abandoned.
+func (s *Store) GetEventBatch(ctx context.Context, id string) (*models.EventBatch, error) {
+	var r eventBatchRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, translate(err, "batch "+id)
+	}
+	b, err := toEventBatch(r)
+	return &b, err
+}
+
+// OpenEventBatches lists up to limit unclaimed batches created before before,
+// oldest first: the ones whose intake died between insert and start, for the
+// sweep to start.
+func (s *Store) OpenEventBatches(ctx context.Context, before time.Time, limit int) ([]models.EventBatch, error) {
+	var rows []eventBatchRow
+	if err := s.db.WithContext(ctx).Where("created_at < ?", ts(before)).Order("created_at").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, translate(err, "open batches")
+	}
+	out := make([]models.EventBatch, 0, len(rows))
+	for _, r := range rows {
+		b, err := toEventBatch(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
