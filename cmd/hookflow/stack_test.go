@@ -261,13 +261,16 @@ type accepted struct {
 }
 
 // eventWorkflowID is the ID of the workflow that took event id in: its batch's,
-// or its own EventWorkflow's when it was accepted alone.
+// or its own EventWorkflow's when it was accepted alone (which records it, so
+// this waits for that).
 func (s *stack) eventWorkflowID(id string) string {
 	s.t.Helper()
-	ev, err := s.store.GetEvent(context.Background(), models.DefaultWorkspaceID, id)
-	if err != nil {
-		s.t.Fatalf("event %s: %v", id, err)
-	}
+	var ev *models.Event
+	var err error
+	testenv.Eventually(s.t, 20*time.Second, func() bool {
+		ev, err = s.store.GetEvent(context.Background(), models.DefaultWorkspaceID, id)
+		return err == nil
+	}, func() string { return fmt.Sprintf("event %s recorded (%v)", id, err) })
 	if ev.BatchID != "" {
 		return workflows.BatchWorkflowID(ev.WorkspaceID, ev.BatchID)
 	}
