@@ -55,14 +55,15 @@ func (p barPanel) height() float64 {
 	return h
 }
 
-// cpuPart is one kind of process's share of the CPU per delivered event.
-type cpuPart struct {
+// stackPart is one part of a stacked bar: a kind of process's share of the
+// CPU per delivered event, or a database's share of the bytes per event.
+type stackPart struct {
 	name, fill, ink string
 	of              func(scenarioResult) float64
 }
 
-func cpuParts() []cpuPart {
-	return []cpuPart{
+func stackParts() []stackPart {
+	return []stackPart{
 		{"hookflow", fillBlue, "#ffffff", func(x scenarioResult) float64 { return x.CPUHookflowMs }},
 		{"Temporal", fillRed, fillBlack, func(x scenarioResult) float64 { return x.CPUTemporalMs }},
 		{"baseline", fillGreen, fillBlack, func(x scenarioResult) float64 { return x.CPUBaselineMs }},
@@ -82,15 +83,16 @@ func saturated(results []scenarioResult, scenario string) []scenarioResult {
 	return out
 }
 
-// rateRows are delivered/s bars. hookflow's systems are blue and the
-// baselines grey: the question is how hookflow does against the engine it
-// runs on, bare; the labels name every bar.
-func rateRows(xs []scenarioResult) []barRow {
+// rateRows are delivered/s bars. Each of hookflow's systems has its colour,
+// the one of its latency curve, and the baselines are grey: the question is
+// how hookflow does against the engine it runs on, bare; the labels name
+// every bar.
+func rateRows(xs []scenarioResult, colours map[string]string) []barRow {
 	var rows []barRow
 	for _, x := range xs {
 		fill := fillGrey
-		if strings.HasPrefix(x.System, "hookflow") {
-			fill = fillBlue
+		if isHookflow(x.System) {
+			fill = colours[x.System]
 		}
 		total := strconv.FormatFloat(x.DeliveredPerSec, 'f', 1, 64) + "/s"
 		rows = append(rows, barRow{label: x.System, total: total,
@@ -104,7 +106,7 @@ func cpuRows(xs []scenarioResult) []barRow {
 	var rows []barRow
 	for _, x := range xs {
 		row := barRow{label: x.System, total: fmt.Sprintf("%.1f ms", x.CPUTotalMs)}
-		for _, p := range cpuParts() {
+		for _, p := range stackParts() {
 			v := p.of(x)
 			row.segs = append(row.segs, segment{name: p.name, value: v, fill: p.fill, ink: p.ink,
 				tip: fmt.Sprintf("%s, %s processes: %.1f ms", x.System, p.name, v)})
@@ -114,25 +116,89 @@ func cpuRows(xs []scenarioResult) []barRow {
 	return rows
 }
 
-// throughputChart is saturated delivered/s, end-to-end and fan-out, and the
-// CPU each delivered event cost, for hookflow and each baseline.
+// persistenceParts are the two databases of Temporal's growth per event.
+func persistenceParts() []stackPart {
+	kib := func(v float64) float64 { return v / 1024 }
+	return []stackPart{
+		{"history DB", fillRed, fillBlack, func(x scenarioResult) float64 { return kib(x.Persistence.HistoryPerEvent) }},
+		{"visibility DB", fillGreen, fillBlack, func(x scenarioResult) float64 { return kib(x.Persistence.VisibilityPerEvent) }},
+	}
+}
+
+// persistenceRows stack each measured system's Temporal growth per event, in
+// KiB, by database.
+func persistenceRows(xs []scenarioResult) []barRow {
+	var rows []barRow
+	for _, x := range xs {
+		if x.Persistence == nil {
+			continue
+		}
+		row := barRow{label: x.System, total: fmt.Sprintf("%.1f KiB", x.Persistence.TotalPerEvent/1024)}
+		for _, p := range persistenceParts() {
+			v := p.of(x)
+			row.segs = append(row.segs, segment{name: p.name, value: v, fill: p.fill, ink: p.ink,
+				tip: fmt.Sprintf("%s, Temporal %s: %.1f KiB per event", x.System, p.name, v)})
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// systemLegend names each bar colour of the rate panels; hookflow is the
+// number of hookflow systems among xs.
+func systemLegend(xs []scenarioResult, colours map[string]string) (legend []segment, hookflow int) {
+	baselines := false
+	for _, x := range xs {
+		if !isHookflow(x.System) {
+			baselines = true
+			continue
+		}
+		legend = append(legend, segment{name: x.System, fill: colours[x.System]})
+		hookflow++
+	}
+	if baselines {
+		legend = append(legend, segment{name: "bare-Temporal baselines", fill: fillGrey})
+	}
+	return legend, hookflow
+}
+
+// throughputChart is saturated delivered/s, end-to-end and fan-out, the CPU
+// each delivered event cost, and, when measured, the bytes each event added
+// to Temporal's databases, for each hookflow system and each baseline.
 func (r *report) throughputChart() string {
 	e2e, fan := saturated(r.Results, "end-to-end"), saturated(r.Results, "fan-out")
+	colours := systemColours(r.Results)
 	var legend []segment
-	for _, p := range cpuParts() {
+	for _, p := range stackParts() {
 		legend = append(legend, segment{name: p.name, fill: p.fill})
 	}
+	// One hookflow system is blue against grey, which the subtitle says; more
+	// get a legend, as the subtitle has no room to name them all.
+	subtitle := "hookflow in blue, bare-Temporal baselines in grey"
+	systems, n := systemLegend(e2e, colours)
+	if n < 2 {
+		systems = nil
+	} else {
+		subtitle = "hookflow's systems in colour, bare-Temporal baselines in grey"
+	}
 	panels := []barPanel{
-		{heading: fmt.Sprintf("End-to-end at concurrency %d: delivered events/s (higher is better)", r.Settings.Concurrency), rows: rateRows(e2e)},
-		{heading: fmt.Sprintf("Fan-out, each event to %d endpoints: deliveries/s (higher is better)", r.Settings.FanoutEndpoints), rows: rateRows(fan)},
+		{heading: fmt.Sprintf("End-to-end at concurrency %d: delivered events/s (higher is better)", r.Settings.Concurrency), rows: rateRows(e2e, colours), legend: systems},
+		{heading: fmt.Sprintf("Fan-out, each event to %d endpoints: deliveries/s (higher is better)", r.Settings.FanoutEndpoints), rows: rateRows(fan, colours)},
 		{heading: "End-to-end: CPU ms per delivered event, every process counted (lower is better)", rows: cpuRows(e2e), legend: legend},
+	}
+	if rows := persistenceRows(e2e); len(rows) > 0 {
+		var legend []segment
+		for _, p := range persistenceParts() {
+			legend = append(legend, segment{name: p.name, fill: p.fill})
+		}
+		panels = append(panels, barPanel{heading: "End-to-end: KiB each event added to Temporal's databases (lower is better)", rows: rows, legend: legend})
 	}
 	h := 60.0
 	for _, p := range panels {
 		h += p.height()
 	}
 	d := newSVG("throughput", 800, int(math.Ceil(h)), "Saturated throughput and CPU per event: hookflow and bare Temporal", barsDesc(panels))
-	d.text(16, 44, `font-size="12" fill="`+inkMuted+`"`, r.runLine()+"; hookflow in blue, bare-Temporal baselines in grey")
+	d.text(16, 44, `font-size="12" fill="`+inkMuted+`"`, r.runLine()+"; "+subtitle)
 	y := 60.0
 	for _, p := range panels {
 		y = d.bars(y, p)

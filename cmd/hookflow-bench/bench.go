@@ -8,15 +8,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hookflow/hookflow/internal/benchtally"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // bench is one run: the stack, the receiver, the results so far.
@@ -30,6 +34,16 @@ type bench struct {
 	workDir string
 	log     io.Writer
 	results []scenarioResult
+	systems []systemSettings
+	// temporal counts open workflows, for the persistence measurements; nil
+	// when Temporal runs in memory. idleRunning is how many were open before
+	// the first scenario.
+	temporal    client.Client
+	idleRunning int64
+	// The memory of the first system's server, read before it is restarted.
+	peakRSS, peakAnon int64
+	stopMemory        chan struct{}
+	anonPeak          <-chan int64
 }
 
 // scenarioResult is one measured run of one system.
@@ -57,7 +71,10 @@ type scenarioResult struct {
 	CPUPostgresMs float64           `json:"cpu_ms_postgres"`
 	CPUTotalMs    float64           `json:"cpu_ms_total"`
 	Tally         benchtally.Report `json:"tally"`
-	Note          string            `json:"note,omitempty"`
+	// Persistence is Temporal's database growth, for the saturated
+	// end-to-end runs on Postgres.
+	Persistence *persistence `json:"temporal_persistence,omitempty"`
+	Note        string       `json:"note,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -100,13 +117,29 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*repor
 	default:
 		b.server = b.bin
 	}
+	b.systems = hookflowSystems(os.Environ(), cfg.Unbatched)
+	if reads, err := binaryMentions(b.server, envBatchMax); err != nil {
+		b.logf("looking for %s in %s: %v", envBatchMax, b.server, err)
+	} else if !reads {
+		b.logf("%s does not read %s: every hookflow system runs unbatched", b.server, envBatchMax)
+		for i := range b.systems {
+			b.systems[i].Ignored = true
+		}
+	}
 	if err := b.startStack(ctx); err != nil {
+		if b.temporal != nil {
+			b.temporal.Close()
+		}
 		if b.st != nil {
 			b.st.stop()
 		}
 		return nil, err
 	}
 	defer func() {
+		b.recordPeaks()
+		if b.temporal != nil {
+			b.temporal.Close()
+		}
 		b.st.stop()
 		if cfg.DropAfter {
 			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,16 +152,19 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*repor
 	if err := b.setupResources(ctx); err != nil {
 		return nil, err
 	}
-	stopSampling := make(chan struct{})
-	anonPeak := sampleAnonPeak(b.st.hookflow.pid(), stopSampling)
-	err = b.scenarios(ctx)
-	close(stopSampling)
-	if err != nil {
+	if b.measuresPersistence() {
+		if b.idleRunning, err = b.runningWorkflows(ctx); err != nil {
+			return nil, fmt.Errorf("count open workflows: %w", err)
+		}
+	}
+	b.watchMemory()
+	if err := b.scenarios(ctx); err != nil {
 		return nil, err
 	}
+	b.recordPeaks()
 	rep := b.report(time.Since(began))
-	rep.PeakAnon = <-anonPeak
 	rep.Machine.Shared = load
+	rep.Machine.Postgre = postgresNote(ctx, cfg.AdminURL)
 	fmt.Fprint(stdout, rep.text(nil))
 	if err := rep.write(cfg); err != nil {
 		return rep, err
@@ -145,7 +181,8 @@ func (b *bench) startStack(ctx context.Context) error {
 	st := &stack{adminURL: cfg.AdminURL, namespace: "default", pprof: map[string]string{}}
 	b.st = st
 	temporalDB, appDB := cfg.DBPrefix+"temporal", cfg.DBPrefix+"app"
-	st.dbs = []string{temporalDB, temporalDB + "_visibility", appDB}
+	st.historyDB, st.visibilityDB = temporalDB, temporalDB+"_visibility"
+	st.dbs = []string{st.historyDB, st.visibilityDB, appDB}
 	b.logf("recreating databases %v", st.dbs)
 	if err := recreateDatabases(ctx, cfg.AdminURL, st.dbs...); err != nil {
 		return err
@@ -183,7 +220,11 @@ func (b *bench) startStack(ctx context.Context) error {
 		return fmt.Errorf("temporal: %w (see %s)", err, st.temporal.log.Name())
 	}
 
-	appEnv := append(base,
+	if err := b.dialTemporal(rctx); err != nil {
+		return err
+	}
+
+	st.appEnv = append(base,
 		"DATABASE_URL="+withDatabase(cfg.AdminURL, appDB),
 		"HOOKFLOW_HTTP_ADDR="+addrs[3],
 		"HOOKFLOW_API_KEY="+st.apiKey,
@@ -193,17 +234,71 @@ func (b *bench) startStack(ctx context.Context) error {
 		"HOOKFLOW_SOURCE_RATE_LIMIT=0",
 	)
 	mig := exec.CommandContext(ctx, b.server, "migrate")
-	mig.Env = appEnv
+	mig.Env = st.appEnv
 	if out, err := mig.CombinedOutput(); err != nil {
 		return fmt.Errorf("hookflow migrate: %v\n%s", err, out)
 	}
-	b.logf("starting hookflow server --with-worker")
-	st.hookflow, err = startChild("hookflow", b.workDir, b.server, []string{"server", "--with-worker"},
-		append(appEnv, "HOOKFLOW_PPROF_ADDR="+st.pprof["hookflow"]), nil)
+	return b.startServer(rctx, b.systems[0], "hookflow")
+}
+
+// dialTemporal connects the client that counts open workflows; Temporal in
+// memory has no databases to measure, so it is not needed there.
+func (b *bench) dialTemporal(ctx context.Context) error {
+	if b.cfg.TemporalMemory {
+		return nil
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: b.st.frontend, Namespace: b.st.namespace,
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelWarn})))})
 	if err != nil {
+		return fmt.Errorf("dial temporal: %w", err)
+	}
+	b.temporal = c
+	return nil
+}
+
+// startServer starts `hookflow server --with-worker` as sys, its log in
+// <logName>.log, and waits until it is ready.
+func (b *bench) startServer(ctx context.Context, sys systemSettings, logName string) error {
+	st := b.st
+	b.logf("starting hookflow server --with-worker as %q %v", sys.Name, sys.Env)
+	env := append(slices.Clip(st.appEnv), "HOOKFLOW_PPROF_ADDR="+st.pprof["hookflow"])
+	var err error
+	if st.hookflow, err = startChild(logName, b.workDir, b.server, []string{"server", "--with-worker"}, append(env, sys.Env...), nil); err != nil {
 		return err
 	}
-	return waitReady(rctx, st.api+"/readyz", st.hookflow)
+	return waitReady(ctx, st.api+"/readyz", st.hookflow)
+}
+
+// restartServer stops the server and starts it again as sys, on the same
+// Temporal, app database, address and keys: the endpoints and automations
+// stay, and Temporal's process and its caches are the ones the first system
+// warmed. Connections to the old process are dropped first, so no POST goes
+// out on one the old process closed.
+func (b *bench) restartServer(ctx context.Context, sys systemSettings, logName string) error {
+	b.logf("stopping hookflow server --with-worker")
+	b.st.hookflow.stop()
+	b.http.CloseIdleConnections()
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	return b.startServer(rctx, sys, logName)
+}
+
+// watchMemory samples the server's private memory until recordPeaks.
+func (b *bench) watchMemory() {
+	b.stopMemory = make(chan struct{})
+	b.anonPeak = sampleAnonPeak(b.st.hookflow.pid(), b.stopMemory)
+}
+
+// recordPeaks reads the server's peak memory and stops the sampling, before
+// the server is restarted and when the bench ends; only the first call counts.
+func (b *bench) recordPeaks() {
+	if b.stopMemory == nil {
+		return
+	}
+	b.peakRSS = peakRSS(b.st.hookflow.pid())
+	close(b.stopMemory)
+	b.peakAnon = <-b.anonPeak
+	b.stopMemory = nil
 }
 
 // api calls hookflow's REST API and decodes a 2xx answer into out.
@@ -339,11 +434,13 @@ type runSpec struct {
 	scenario    string
 	key         string // key prefix, unique in the bench
 	send        sender
+	system      string
 	paths       []string // receiver paths each event reaches
 	warm, n     int
 	concurrency int
 	rate        float64
 	profile     bool
+	persist     bool // measure Temporal's database growth
 }
 
 func (b *bench) snapshot(baselinePID int) cpuSnapshot {
@@ -383,6 +480,11 @@ func (b *bench) hookflowRun(ctx context.Context, s runSpec) scenarioResult {
 	}
 	t := benchtally.New()
 	b.expect(t, s.key+"-", s.n, s.paths)
+	var sizes dbSizes
+	measure := false
+	if s.persist {
+		sizes, measure = b.persistenceStart(ctx, s.system+" "+s.scenario)
+	}
 	b.recv.use(t)
 	var profDone chan struct{}
 	if s.profile && b.cfg.ProfileDir != "" {
@@ -396,9 +498,12 @@ func (b *bench) hookflowRun(ctx context.Context, s runSpec) scenarioResult {
 	if profDone != nil {
 		<-profDone
 	}
-	r := b.result(s.scenario, "hookflow", s.concurrency, s.rate, dr, t.Report(), before, after)
+	r := b.result(s.scenario, s.system, s.concurrency, s.rate, dr, t.Report(), before, after)
+	if measure {
+		r.Persistence = b.persistenceEnd(ctx, s.system+" "+s.scenario, sizes, r.Events)
+	}
 	b.results = append(b.results, r)
-	b.logf("%-22s %-18s %s", r.Scenario, r.System, r.summary())
+	b.logf("%-22s %-26s %s", r.Scenario, r.System, r.summary())
 	return r
 }
 
@@ -453,38 +558,67 @@ func tallyText(t benchtally.Report) string {
 }
 
 // scenarios runs everything, in an order where each run starts on a drained
-// system (every run waits for its receipts).
+// system (every run waits for its receipts): every scenario on the first
+// hookflow system; then, the server restarted as the unbatched system, the
+// scenarios batching changes (ingest, end-to-end, the latency curve); then the
+// baselines.
 func (b *bench) scenarios(ctx context.Context) error {
-	cfg := b.cfg
-	for _, c := range cfg.IngestConc {
-		b.hookflowRun(ctx, runSpec{scenario: "ingest", key: "in" + strconv.Itoa(c), send: b.postEvent(typeIngest),
-			paths: []string{pathIngest}, warm: cfg.Warmup, n: cfg.IngestCount, concurrency: c})
-	}
-	full := b.hookflowRun(ctx, runSpec{scenario: "end-to-end", key: "e2e", send: b.postEvent(typeE2E),
-		paths: []string{pathE2E}, warm: cfg.Warmup, n: cfg.Count, concurrency: cfg.Concurrency, profile: true})
-	if half := full.DeliveredPerSec / 2; half > 0 {
-		b.hookflowRun(ctx, runSpec{scenario: "end-to-end half load", key: "half", send: b.postEvent(typeE2E),
-			paths: []string{pathE2E}, n: cfg.HalfCount, concurrency: 256, rate: half})
-	}
-	for _, rate := range cfg.Rates {
-		n := max(1, int(rate*cfg.RateSeconds))
-		b.hookflowRun(ctx, runSpec{scenario: "latency curve", key: "rate" + strconv.Itoa(int(rate)), send: b.postEvent(typeE2E),
-			paths: []string{pathE2E}, n: n, concurrency: 256, rate: rate})
-	}
-	b.hookflowRun(ctx, runSpec{scenario: "fan-out", key: "fan", send: b.postEvent(typeFanout),
-		paths: fanoutPaths(fanoutPath, cfg.FanoutEndpoints), warm: min(cfg.Warmup, 5), n: cfg.FanoutEvents, concurrency: cfg.Concurrency})
-	b.hookflowRun(ctx, runSpec{scenario: "flagship chain", key: "chain", send: b.postReview,
-		paths: []string{pathSlack}, warm: min(cfg.Warmup, 20), n: cfg.Chains, concurrency: cfg.Concurrency})
-
-	for _, mode := range cfg.Baselines {
-		if err := b.baselineRun(ctx, "end-to-end", mode, cfg.Count, 0); err != nil {
+	b.hookflowScenarios(ctx, b.systems[0].Name, "", true)
+	if len(b.systems) > 1 {
+		b.recordPeaks()
+		if err := b.restartServer(ctx, b.systems[1], "hookflow-unbatched"); err != nil {
 			return err
 		}
-		if err := b.baselineRun(ctx, "fan-out", mode, cfg.FanoutEvents, cfg.FanoutEndpoints); err != nil {
+		b.hookflowScenarios(ctx, b.systems[1].Name, "u", false)
+	}
+	for _, mode := range b.cfg.Baselines {
+		if err := b.baselineRun(ctx, "end-to-end", mode, b.cfg.Count, 0); err != nil {
+			return err
+		}
+		if b.cfg.FanoutEvents == 0 {
+			continue
+		}
+		if err := b.baselineRun(ctx, "fan-out", mode, b.cfg.FanoutEvents, b.cfg.FanoutEndpoints); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// hookflowScenarios runs the scenarios on the server as it is now, as system;
+// keys start with prefix, unique per system; all adds fan-out and the
+// flagship chain, whose shape batching leaves alone, and the profiles.
+func (b *bench) hookflowScenarios(ctx context.Context, system, prefix string, all bool) {
+	cfg := b.cfg
+	run := func(s runSpec) scenarioResult {
+		if s.n <= 0 { // --half-count 0 and the like: left out
+			return scenarioResult{}
+		}
+		s.system, s.key = system, prefix+s.key
+		return b.hookflowRun(ctx, s)
+	}
+	for _, c := range cfg.IngestConc {
+		run(runSpec{scenario: "ingest", key: "in" + strconv.Itoa(c), send: b.postEvent(typeIngest),
+			paths: []string{pathIngest}, warm: cfg.Warmup, n: cfg.IngestCount, concurrency: c})
+	}
+	full := run(runSpec{scenario: "end-to-end", key: "e2e", send: b.postEvent(typeE2E),
+		paths: []string{pathE2E}, warm: cfg.Warmup, n: cfg.Count, concurrency: cfg.Concurrency, profile: all, persist: true})
+	if half := full.DeliveredPerSec / 2; half > 0 {
+		run(runSpec{scenario: "end-to-end half load", key: "half", send: b.postEvent(typeE2E),
+			paths: []string{pathE2E}, n: cfg.HalfCount, concurrency: 256, rate: half})
+	}
+	for _, rate := range cfg.Rates {
+		n := max(1, int(rate*cfg.RateSeconds))
+		run(runSpec{scenario: "latency curve", key: "rate" + strconv.Itoa(int(rate)), send: b.postEvent(typeE2E),
+			paths: []string{pathE2E}, n: n, concurrency: 256, rate: rate})
+	}
+	if !all {
+		return
+	}
+	run(runSpec{scenario: "fan-out", key: "fan", send: b.postEvent(typeFanout),
+		paths: fanoutPaths(fanoutPath, cfg.FanoutEndpoints), warm: min(cfg.Warmup, 5), n: cfg.FanoutEvents, concurrency: cfg.Concurrency})
+	run(runSpec{scenario: "flagship chain", key: "chain", send: b.postReview,
+		paths: []string{pathSlack}, warm: min(cfg.Warmup, 20), n: cfg.Chains, concurrency: cfg.Concurrency})
 }
 
 // baselineRun runs one baseline mode in a child process of this binary.
@@ -535,6 +669,12 @@ func (b *bench) baselineRun(ctx context.Context, scenario, mode string, n, fanou
 		return fmt.Errorf("baseline %s: no warm-up (see %s)", mode, logf.Name())
 	}
 	b.waitTally(ctx, wt, "baseline "+mode+" warm-up")
+	system := "temporal " + baselineLabel(mode)
+	var sizes dbSizes
+	measure := false
+	if fanout == 0 {
+		sizes, measure = b.persistenceStart(ctx, system+" "+scenario)
+	}
 	b.recv.use(t)
 	before := b.snapshot(cmd.Process.Pid)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
@@ -550,9 +690,12 @@ func (b *bench) baselineRun(ctx context.Context, scenario, mode string, n, fanou
 	b.withdraw(t, prefix+"-", res.Measured.Failed, paths)
 	b.waitTally(ctx, t, "baseline "+mode)
 	after := b.snapshot(cmd.Process.Pid)
-	r := b.result(scenario, "temporal "+baselineLabel(mode), b.cfg.Concurrency, 0, res.Measured, t.Report(), before, after)
+	r := b.result(scenario, system, b.cfg.Concurrency, 0, res.Measured, t.Report(), before, after)
+	if measure {
+		r.Persistence = b.persistenceEnd(ctx, system+" "+scenario, sizes, r.Events)
+	}
 	b.results = append(b.results, r)
-	b.logf("%-22s %-18s %s", r.Scenario, r.System, r.summary())
+	b.logf("%-22s %-26s %s", r.Scenario, r.System, r.summary())
 	return nil
 }
 

@@ -97,6 +97,24 @@ func latencyCurves(results []scenarioResult) []curve {
 	return cs
 }
 
+// systemColours gives each system one colour in both charts: hookflow's
+// systems take the palette first, in the order they first appear (so
+// "hookflow" is blue, "hookflow (unbatched)" vermillion), the others the
+// colours after them.
+func systemColours(results []scenarioResult) map[string]string {
+	out := map[string]string{}
+	for _, hookflow := range []bool{true, false} {
+		for _, x := range results {
+			if _, seen := out[x.System]; !seen && isHookflow(x.System) == hookflow {
+				out[x.System] = seriesColour(len(out))
+			}
+		}
+	}
+	return out
+}
+
+func isHookflow(system string) bool { return strings.HasPrefix(system, "hookflow") }
+
 // percentile is one line per system: told apart by dash and marker shape as
 // well as by label, never by colour alone.
 type percentile struct {
@@ -147,11 +165,12 @@ func (r *report) latencyChart() string {
 		}
 	}
 	// Half a tick's room beyond the extremes, so their value labels clear the axis.
-	top := d.curveLegend(curves, 70) + 26
+	colours := systemColours(r.Results)
+	top := d.curveLegend(curves, colours, 70) + 26
 	p := loadPlot{left: 80, right: 770, top: top, bottom: 400, xTicks: linearTicks(maxRate), yTicks: logTicks(lo/1.5, hi*1.5)}
 	d.loadAxes(p)
-	for i, c := range curves {
-		d.curve(p, c, seriesColour(i))
+	for _, c := range curves {
+		d.curve(p, c, colours[c.system])
 	}
 	return d.end()
 }
@@ -176,17 +195,17 @@ func (d *svgDoc) loadAxes(p loadPlot) {
 
 // curveLegend is one entry per system and percentile, in rows from y; it
 // returns the last row's y.
-func (d *svgDoc) curveLegend(curves []curve, y float64) float64 {
+func (d *svgDoc) curveLegend(curves []curve, colours map[string]string, y float64) float64 {
 	x := 80.0
-	for i, c := range curves {
+	for _, c := range curves {
 		for _, pc := range percentiles() {
 			label := c.system + " " + pc.name
 			w := 34 + 7.5*float64(len(label)) + 18 // system-ui at 13 px is under 7.5 px a character
 			if x+w > 780 && x > 80 {
 				x, y = 80, y+20
 			}
-			d.line(x, y-4, x+28, y-4, fmt.Sprintf(`stroke="%s" stroke-width="2" %s`, seriesColour(i), pc.dash))
-			d.marker(pc, x+14, y-4, seriesColour(i), label)
+			d.line(x, y-4, x+28, y-4, fmt.Sprintf(`stroke="%s" stroke-width="2" %s`, colours[c.system], pc.dash))
+			d.marker(pc, x+14, y-4, colours[c.system], label)
 			d.text(x+34, y, "", label)
 			x += w
 		}

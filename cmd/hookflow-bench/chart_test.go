@@ -30,10 +30,12 @@ func loadFixture(t *testing.T) *report {
 }
 
 // svgSeen is what a reader of the SVG gets: its title and description, the
-// labelled groups of each class in order, and every piece of visible text.
+// labelled groups of each class in order with the colour each is drawn in
+// (its first line's stroke or box's fill), and every piece of visible text.
 type svgSeen struct {
 	title, desc string
 	groups      map[string][]string
+	colours     map[string][]string
 	texts       []string
 }
 
@@ -41,9 +43,10 @@ type svgSeen struct {
 // well-formed XML fails here as it would in a browser.
 func readSVG(t *testing.T, doc string) svgSeen {
 	t.Helper()
-	seen := svgSeen{groups: map[string][]string{}}
+	seen := svgSeen{groups: map[string][]string{}, colours: map[string][]string{}}
 	dec := xml.NewDecoder(strings.NewReader(doc))
 	var path []string
+	group := "" // class of the innermost group open, if any
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -55,10 +58,21 @@ func readSVG(t *testing.T, doc string) svgSeen {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			path = append(path, tok.Name.Local)
-			if tok.Name.Local == "g" {
-				seen.groups[attr(tok, "class")] = append(seen.groups[attr(tok, "class")], attr(tok, "aria-label"))
+			switch c := seen.colours[group]; {
+			case tok.Name.Local == "g":
+				group = attr(tok, "class")
+				seen.groups[group] = append(seen.groups[group], attr(tok, "aria-label"))
+				seen.colours[group] = append(seen.colours[group], "")
+			case group == "" || c[len(c)-1] != "":
+			case tok.Name.Local == "polyline":
+				c[len(c)-1] = attr(tok, "stroke")
+			case tok.Name.Local == "rect":
+				c[len(c)-1] = attr(tok, "fill")
 			}
 		case xml.EndElement:
+			if tok.Name.Local == "g" {
+				group = ""
+			}
 			path = path[:len(path)-1]
 		case xml.CharData:
 			switch strings.Join(path, "/") {
@@ -93,8 +107,12 @@ func TestLatencyChartSVG(t *testing.T) {
 		t.Errorf("title %q", seen.title)
 	}
 	// One series per system, in report order: a new system needs no chart code.
-	if got, want := seen.groups["series"], []string{"hookflow", "hookflow batched"}; !reflect.DeepEqual(got, want) {
+	if got, want := seen.groups["series"], []string{"hookflow", "hookflow (unbatched)"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("series %q, want %q", got, want)
+	}
+	// Each in its own colour, the one its bars have in the throughput chart.
+	if got, want := seen.colours["series"], []string{fillBlue, fillRed}; !reflect.DeepEqual(got, want) {
+		t.Errorf("series colours %q, want %q", got, want)
 	}
 	for _, want := range []string{"hookflow: at 10 events/s offered p50 13 ms, p99 19 ms;", "at 100 events/s offered (78.5/s delivered) p50 1.3 s, p99 2.5 s."} {
 		if !strings.Contains(seen.desc, want) {
@@ -102,7 +120,7 @@ func TestLatencyChartSVG(t *testing.T) {
 		}
 	}
 	// Points are labelled with their values; the log axis with readable ticks.
-	for _, want := range []string{"13 ms", "96 ms", "199 ms", "2.5 s", "89 ms", "10 ms", "1 s", "hookflow batched p99", "offered load, events/s"} {
+	for _, want := range []string{"13 ms", "96 ms", "199 ms", "2.5 s", "89 ms", "10 ms", "1 s", "hookflow p50", "hookflow (unbatched) p99", "offered load, events/s"} {
 		if !slices.Contains(seen.texts, want) {
 			t.Errorf("no text %q in %q", want, seen.texts)
 		}
@@ -114,19 +132,51 @@ func TestThroughputChartSVG(t *testing.T) {
 	if !strings.HasPrefix(seen.title, "Saturated throughput") {
 		t.Errorf("title %q", seen.title)
 	}
-	e2e := []string{"hookflow", "hookflow batched", "temporal activity", "temporal local act."}
+	e2e := []string{"hookflow", "hookflow (unbatched)", "temporal activity", "temporal local act."}
 	fan := []string{"hookflow", "temporal activity"}
-	// Three panels: end-to-end, fan-out, then CPU per event of the end-to-end runs.
-	if got, want := seen.groups["bar"], slices.Concat(e2e, fan, e2e); !reflect.DeepEqual(got, want) {
+	persisted := []string{"hookflow", "hookflow (unbatched)"}
+	// Four panels: end-to-end, fan-out, then CPU per event and Temporal bytes
+	// per event of the end-to-end runs (only those that measured them).
+	if got, want := seen.groups["bar"], slices.Concat(e2e, fan, e2e, persisted); !reflect.DeepEqual(got, want) {
 		t.Errorf("bars %q, want %q", got, want)
 	}
-	for _, want := range []string{"89.2/s", "301.7/s", "36.4/s", "961.1/s", "85.7/s", "20.4 ms", "48.4 ms", "7.7", "24.2", "Postgres"} {
+	// The two hookflow systems apart by colour, the baselines grey behind them.
+	if got, want := seen.colours["bar"][:len(e2e)], []string{fillBlue, fillRed, fillGrey, fillGrey}; !reflect.DeepEqual(got, want) {
+		t.Errorf("end-to-end bar colours %q, want %q", got, want)
+	}
+	for _, want := range []string{"89.2/s", "301.7/s", "36.4/s", "961.1/s", "85.7/s", "20.4 ms", "48.4 ms", "7.7", "24.2", "Postgres",
+		"hookflow (unbatched)", "bare-Temporal baselines", "history DB", "visibility DB", "28.0 KiB", "6.8 KiB", "24.0", "6.0"} {
 		if !slices.Contains(seen.texts, want) {
 			t.Errorf("no text %q in %q", want, seen.texts)
 		}
 	}
-	if want := "hookflow: hookflow 3.9 + Temporal 7.7 + baseline 0.0 + Postgres 8.9 = 20.4 ms"; !strings.Contains(seen.desc, want) {
-		t.Errorf("desc lacks %q:\n%s", want, seen.desc)
+	for _, want := range []string{"hookflow: hookflow 3.9 + Temporal 7.7 + baseline 0.0 + Postgres 8.9 = 20.4 ms",
+		"hookflow (unbatched): history DB 6.0 + visibility DB 0.8 = 6.8 KiB"} {
+		if !strings.Contains(seen.desc, want) {
+			t.Errorf("desc lacks %q:\n%s", want, seen.desc)
+		}
+	}
+	if want := "; hookflow's systems in colour, bare-Temporal baselines in grey"; !slices.ContainsFunc(seen.texts, func(s string) bool { return strings.HasSuffix(s, want) }) {
+		t.Errorf("no subtitle ending %q in %q", want, seen.texts)
+	}
+}
+
+// TestThroughputChartOneHookflow: a report with one hookflow system and no
+// persistence figures (the JSON of a run before either) draws as before:
+// three panels, no legend of systems.
+func TestThroughputChartOneHookflow(t *testing.T) {
+	r := &report{Results: []scenarioResult{
+		{Scenario: "end-to-end", System: "hookflow", DeliveredPerSec: 80, CPUTotalMs: 20},
+		{Scenario: "end-to-end", System: "temporal activity", DeliveredPerSec: 40, CPUTotalMs: 40},
+	}}
+	seen := readSVG(t, r.throughputChart())
+	if got, want := len(seen.groups["bar"]), 4; got != want {
+		t.Errorf("%d bars, want %d: %q", got, want, seen.groups["bar"])
+	}
+	for _, unwanted := range []string{"bare-Temporal baselines", "history DB"} {
+		if slices.Contains(seen.texts, unwanted) {
+			t.Errorf("text %q in %q", unwanted, seen.texts)
+		}
 	}
 }
 
@@ -182,8 +232,18 @@ func TestChartsFrom(t *testing.T) {
 	}
 	s := string(doc)
 	embed := "![latency versus load](bench-latency.svg)\n\n![throughput and CPU per event](bench-throughput.svg)\n\n| scenario |"
-	if !strings.HasPrefix(s, analysis) || !strings.Contains(s, embed) || !strings.Contains(s, "| end-to-end | hookflow batched | c=32 |") {
+	if !strings.HasPrefix(s, analysis) || !strings.Contains(s, embed) || !strings.Contains(s, "| end-to-end | hookflow (unbatched) | c=32 |") {
 		t.Errorf("Markdown lacks the analysis, the embeds above the table, or the table:\n%s", s)
+	}
+	for _, want := range []string{
+		"hookflow systems: “hookflow” batch max 64, window 0 (server defaults); “hookflow (unbatched)” batch max 1, window 0 (`HOOKFLOW_BATCH_MAX=1`).",
+		"| scenario | system | events | history DB bytes/event | visibility DB bytes/event | history+visibility bytes/event |",
+		"| end-to-end | hookflow | 100 | 24576 | 4096 | **28672** |",
+		"| end-to-end | hookflow (unbatched) | 100 | 6144 | 819 | **6963** (workflows still open) |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, s)
+		}
 	}
 	if _, err := os.Stat(jsonOut); !os.IsNotExist(err) {
 		t.Errorf("redraw wrote the JSON report (%v)", err)

@@ -5,8 +5,13 @@
 // scenarios of issue 7: ingest, end-to-end, fan-out, the flagship chain, a
 // latency-versus-load curve, and bare-Temporal baselines on the same server
 // and concurrency (each baseline in a child process of its own, so its CPU is
-// accounted separately). Every delivery is reconciled: delivered exactly
-// once, duplicated, missing or unexpected. It prints a table and writes
+// accounted separately). hookflow is measured twice: as "hookflow", the server
+// with its defaults (micro-batching at ingest), and then, the same server
+// restarted with HOOKFLOW_BATCH_MAX=1, as "hookflow (unbatched)" on ingest,
+// end-to-end and the curve. The saturated end-to-end runs also report how many
+// bytes each event added to Temporal's history and visibility databases.
+// Every delivery is reconciled: delivered exactly once, duplicated, missing
+// or unexpected. It prints a table and writes
 // docs/BENCHMARKS.md (between generated markers), a JSON file, and two SVG
 // charts it draws from that JSON: latency versus load, and throughput with
 // CPU per event.
@@ -83,6 +88,7 @@ type config struct {
 	Chains          int           `json:"chains"`
 	Timeout         time.Duration `json:"timeout"`
 	Baselines       []string      `json:"baselines"`
+	Unbatched       bool          `json:"unbatched"`
 	Markdown        string        `json:"-"`
 	JSON            string        `json:"-"`
 	SVGDir          string        `json:"-"`
@@ -128,6 +134,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Chains, "chains", 100, "flagship chains (review → points → tier → Slack)")
 	fs.DurationVar(&c.Timeout, "timeout", 90*time.Second, "bound on each scenario's sending and on its wait for receipts")
 	baselines := fs.String("baselines", strings.Join(baselineModes, ","), "baseline modes to run (empty: none)")
+	fs.BoolVar(&c.Unbatched, "unbatched", true, "after hookflow's scenarios, restart its server with "+unbatchedBatchMaxFlag+" on the same Temporal and app DB and measure ingest, end-to-end and the latency curve again as \""+sysUnbatched+"\"")
 	fs.StringVar(&c.Markdown, "md", "docs/BENCHMARKS.md", "Markdown report to update between its generated markers (empty: none)")
 	fs.StringVar(&c.JSON, "json", "docs/benchmarks.json", "JSON report (empty: none)")
 	svgDir := fs.String("svg-dir", "", "`DIR` for the charts "+latencySVG+" and "+throughputSVG+", embedded in --md (default: --md's directory; empty: none)")

@@ -57,10 +57,20 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runBench: %v", err)
 	}
-	// ingest ×2, end-to-end, half load, one curve point, fan-out, chain, and
-	// end-to-end + fan-out per baseline mode.
-	if got, want := len(rep.Results), 7+2*len(baselineModes); got != want {
+	// ingest ×2, end-to-end, half load, one curve point, fan-out, chain; the
+	// five before the fan-out again unbatched; end-to-end + fan-out per
+	// baseline mode.
+	if got, want := len(rep.Results), 7+5+2*len(baselineModes); got != want {
 		t.Errorf("%d results, want %d", got, want)
+	}
+	unbatched := 0
+	for _, r := range rep.Results {
+		if r.System == sysUnbatched {
+			unbatched++
+		}
+	}
+	if unbatched != 5 || len(rep.Systems) != 2 || rep.Systems[1].Env[0] != unbatchedBatchMaxFlag {
+		t.Errorf("%d unbatched results, want 5; systems %+v", unbatched, rep.Systems)
 	}
 	for _, r := range rep.Results {
 		want := r.Events

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +30,7 @@ type report struct {
 	Duration string           `json:"duration"`
 	Machine  machine          `json:"machine"`
 	Settings config           `json:"settings"`
+	Systems  []systemSettings `json:"hookflow_systems,omitempty"`
 	Results  []scenarioResult `json:"results"`
 	Ratios   []ratio          `json:"ratios"`
 	Targets  []target         `json:"targets"`
@@ -64,7 +67,7 @@ type target struct {
 
 func (b *bench) report(took time.Duration) *report {
 	r := &report{When: time.Now().UTC(), Duration: took.Round(time.Second).String(), Machine: readMachine(),
-		Settings: b.cfg, Results: b.results, PeakRSS: peakRSS(b.st.hookflow.pid())}
+		Settings: b.cfg, Systems: b.systems, Results: b.results, PeakRSS: b.peakRSS, PeakAnon: b.peakAnon}
 	find := func(scenario, system string, conc int, rate float64) *scenarioResult {
 		for i := range b.results {
 			x := &b.results[i]
@@ -153,6 +156,22 @@ func readMachine() machine {
 	return m
 }
 
+// postgresNote is the server's version and whether autovacuum runs: without
+// it the space of rows Temporal deletes (its task queues) is never reused, and
+// counts in the persistence figures.
+func postgresNote(ctx context.Context, adminURL string) string {
+	db, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = db.Close() }()
+	var version, autovacuum string
+	if err := db.QueryRowContext(ctx, "SELECT current_setting('server_version'), current_setting('autovacuum')").Scan(&version, &autovacuum); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("Postgres %s, autovacuum %s", version, autovacuum)
+}
+
 // loadNote describes the machine's load average when the bench started: work other
 // than the bench's makes every figure noisy.
 func loadNote() string {
@@ -179,8 +198,12 @@ func (r *report) text(charts []chartRef) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
 	m := r.Machine
 	p("## Latest run\n\n")
-	p("%s, took %s. Machine: %s, %d cores, %s RAM, Linux %s; %s; commit %s. %s.\n\n",
-		r.When.Format("2006-01-02 15:04 UTC"), r.Duration, m.CPU, m.Cores, m.RAM, m.Kernel, m.Go, m.Commit, m.Shared)
+	pg := ""
+	if m.Postgre != "" {
+		pg = m.Postgre + "; "
+	}
+	p("%s, took %s. Machine: %s, %d cores, %s RAM, Linux %s; %s%s; commit %s. %s.\n\n",
+		r.When.Format("2006-01-02 15:04 UTC"), r.Duration, m.CPU, m.Cores, m.RAM, m.Kernel, pg, m.Go, m.Commit, m.Shared)
 	c := r.Settings
 	temporal := fmt.Sprintf("Temporal on Postgres (%d history shards)", c.Shards)
 	if c.TemporalMemory {
@@ -195,6 +218,9 @@ func (r *report) text(charts []chartRef) string {
 		"curve %v events/s for %.0f s each, fan-out %d events × %d endpoints, %d chains.\n\n",
 		temporal, build, c.Warmup, c.Count, c.Concurrency, c.IngestCount, c.IngestConc, c.HalfCount, c.Rates, c.RateSeconds,
 		c.FanoutEvents, c.FanoutEndpoints, c.Chains)
+	if st := settingsText(r.Systems); st != "" {
+		p("%s\n\n", st)
+	}
 	for _, ch := range charts {
 		p("![%s](%s)\n\n", ch.alt, ch.link)
 	}
@@ -214,7 +240,8 @@ func (r *report) text(charts []chartRef) string {
 	if !c.Slim {
 		binary = "The server ran from the full build, which links Temporal's server and Web UI for `dev` and `temporal`: its text, pclntab and rodata alone are about 170 MB."
 	}
-	p("\nhookflow peak RSS (VmHWM): %.0f MB, of which at most %.0f MB its own memory (peak RssAnon, sampled every 200 ms); the rest are pages of the executable mapped in (RssFile: shared, clean, dropped by the kernel under pressure). %s\n\n", float64(r.PeakRSS)/(1<<20), float64(r.PeakAnon)/(1<<20), binary)
+	r.persistenceTable(p)
+	p("\nhookflow peak RSS (VmHWM, the “%s” server): %.0f MB, of which at most %.0f MB its own memory (peak RssAnon, sampled every 200 ms); the rest are pages of the executable mapped in (RssFile: shared, clean, dropped by the kernel under pressure). %s\n\n", sysHookflow, float64(r.PeakRSS)/(1<<20), float64(r.PeakAnon)/(1<<20), binary)
 	p("| ratio hookflow ÷ best baseline | hookflow | best baseline | ratio |\n| --- | ---: | ---: | ---: |\n")
 	for _, q := range r.Ratios {
 		p("| %s | %.1f | %.1f (%s) | **%.2f** |\n", q.Name, q.Hookflow, q.Baseline, q.Best, q.Ratio)
@@ -231,6 +258,33 @@ func (r *report) text(charts []chartRef) string {
 		p("| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, v)
 	}
 	return s.String()
+}
+
+// persistenceTable is Temporal's database growth per event of the runs that
+// measured it; nothing when none did.
+func (r *report) persistenceTable(p func(string, ...any)) {
+	var rows []scenarioResult
+	for _, x := range r.Results {
+		if x.Persistence != nil {
+			rows = append(rows, x)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\nTemporal persistence per event of the saturated end-to-end runs: the growth of the history and the visibility database " +
+		"(tables with their indexes and TOAST) from before the run to after its workflows closed, over the events sent. " +
+		"Sizes grow in 8 KiB pages; without autovacuum the space of rows Temporal deleted meanwhile (its task queues) stays counted.\n\n")
+	p("| scenario | system | events | history DB bytes/event | visibility DB bytes/event | history+visibility bytes/event |\n")
+	p("| --- | --- | ---: | ---: | ---: | ---: |\n")
+	for _, x := range rows {
+		q := x.Persistence
+		note := ""
+		if !q.Closed {
+			note = " (workflows still open)"
+		}
+		p("| %s | %s | %d | %.0f | %.0f | **%.0f**%s |\n", x.Scenario, x.System, q.Events, q.HistoryPerEvent, q.VisibilityPerEvent, q.TotalPerEvent, note)
+	}
 }
 
 func (r *report) write(c config) error {

@@ -245,6 +245,9 @@ type stack struct {
 	pprof              map[string]string // process name → pprof host:port
 	postmaster         int
 	dbs                []string
+	historyDB          string // Temporal's, and its visibility's
+	visibilityDB       string
+	appEnv             []string // the server's environment, kept for its restart
 	adminURL           string
 }
 
