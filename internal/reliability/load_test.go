@@ -432,3 +432,93 @@ func TestTemporalRestarted(t *testing.T) {
 		t.Errorf("%d requests sent after Temporal was killed were answered 2xx while it was down", okDuringDown)
 	}
 }
+
+// TestAPIServerKilledMidBatch: the API server is SIGKILLed while a batch it
+// recorded in the app database has not been started in Temporal (Temporal was
+// SIGKILLed just before, so the start is retrying against a dead frontend and
+// never reaches it). Nobody heard 202 for that batch, yet
+// its events are recorded: the workers' sweep starts it once it is 30 s old, so
+// every event the database holds is delivered, once. Events whose start failed
+// and was undone are not in the database and are not delivered.
+func TestAPIServerKilledMidBatch(t *testing.T) {
+	rep := scenario(t, 10, "API server SIGKILL with a batch recorded but not started (Temporal SIGKILLed 1.5 s before, then restarted)")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := newCluster(ctx, t, clusterOptions{retrySchedule: "0s,1s,2s"})
+	srv := c.add(ctx, "server", "server")
+	c.add(ctx, "worker", "worker")
+	api := newAPIClient(c.key)
+	rcv := testenv.NewReceiver(t)
+	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.batch"}}, nil)
+
+	to := func() string { return srv.Addr }
+	l := startLoad(ctx, api, "rel.batch", to, to, to, to)
+	time.Sleep(1500 * time.Millisecond)
+	c.temporal.Kill()
+	time.Sleep(1500 * time.Millisecond) // a batch is recorded and its start retries
+	srv.Kill()
+	c.temporal.Start(ctx)
+	srv.Start(ctx)
+	up := time.Now()
+	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(up)
+	}, testenv.Msg("the server took events again"))
+	time.Sleep(1500 * time.Millisecond)
+	reqs := l.finish()
+
+	db := openDB(t, c.dsn)
+	recorded := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT id FROM events WHERE type = 'rel.batch'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		recorded[id] = true
+	}
+	rows.Close()
+	acked := map[string]bool{}
+	for _, r := range reqs {
+		if r.ID != "" {
+			acked[r.ID] = true
+			if !recorded[r.ID] {
+				t.Errorf("event %s answered 2xx is not recorded", r.ID)
+			}
+		}
+	}
+	orphans := len(recorded) - len(acked)
+	if orphans < 1 {
+		t.Fatalf("every recorded event was acknowledged: the kill left no batch unstarted, so the scenario tested nothing")
+	}
+	// The sweep takes batches 30 s old, every 10 s.
+	testenv.EventuallyCtx(ctx, t, 75*time.Second, func() bool { return count(rcv, recorded, nil).Delivered == len(recorded) },
+		func() string { return fmt.Sprintf("%d of %d recorded events delivered", count(rcv, recorded, nil).Delivered, len(recorded)) })
+	time.Sleep(2 * time.Second) // late repeats would come now
+	tl := count(rcv, recorded, nil)
+	left := queryInt(t, db, `SELECT count(*) FROM event_batches`)
+	rep.Sent = fmt.Sprintf("%d requests", len(reqs))
+	rep.Acked = fmt.Sprint(len(acked))
+	rep.Delivered = fmt.Sprintf("%d of %d recorded (%d acknowledged, %d recorded by the killed server without an answer)", tl.Delivered, len(recorded), len(acked), orphans)
+	rep.Lost = fmt.Sprint(len(tl.Lost))
+	rep.Duplicates = fmt.Sprintf("%d requests repeated, webhook-id = event id on all: %v", tl.Repeats, tl.SameID)
+	rep.Checks = fmt.Sprintf("answers: %s; unstarted batches left: %d", summarize(outcomeCounts(reqs)), left)
+	if tl.Repeats > 0 || !tl.SameID || tl.OtherEvents > 0 {
+		t.Errorf("repeats %d, same id %v, unrecorded events delivered %d", tl.Repeats, tl.SameID, tl.OtherEvents)
+	}
+	if left != 0 {
+		t.Errorf("%d batches still unstarted after the sweep", left)
+	}
+}
+
+func outcomeCounts(reqs []request) map[string]int {
+	m := map[string]int{}
+	for _, r := range reqs {
+		m[outcome(r.Ans)]++
+	}
+	return m
+}
