@@ -201,7 +201,7 @@ func newWorker(p *process) (worker.Worker, error) {
 	}
 	httpClient := newGuard(cfg).Client(dispatch.DefaultTimeout)
 	policy := attempt.Policy{Schedule: cfg.RetrySchedule}
-	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger), logger, runs.Config{Policy: policy, Metrics: p.metrics})
+	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger, p.metrics), logger, runs.Config{Policy: policy, Metrics: p.metrics})
 	deliveryActs := delivery.New(st, httpClient, env, logger, delivery.Config{
 		Policy:       policy,
 		DisableAfter: cfg.DisableAfter,
@@ -222,7 +222,7 @@ func newWorker(p *process) (worker.Worker, error) {
 	// Every worker sweeps for batches an intake left unstarted (it died between
 	// recording and starting them), whether or not this process batches: the
 	// API servers that do may have died.
-	sweeper := ingest.NewBatcher(st, workflows.NewStarter(c, cfg.TaskQueue), ingest.BatchConfig{Logger: logger})
+	sweeper := ingest.NewBatcher(st, workflows.NewStarter(c, cfg.TaskQueue), ingest.BatchConfig{Logger: logger, Metrics: p.metrics})
 	return &sweepingWorker{Worker: w, sweep: sweeper.Sweep}, nil
 }
 
@@ -260,19 +260,19 @@ func (w *sweepingWorker) Stop() {
 
 // events is what starts accepted events: a micro-batching ingest.Batcher over
 // starter, unless HOOKFLOW_BATCH_MAX=1 asks for one workflow per event.
-func events(cfg *config.Config, st *store.Store, starter *workflows.Starter, logger *slog.Logger) ingest.Starter {
+func events(cfg *config.Config, st *store.Store, starter *workflows.Starter, logger *slog.Logger, m *metrics.Metrics) ingest.Starter {
 	if cfg.BatchMax <= 1 {
 		return starter
 	}
-	return ingest.NewBatcher(st, starter, ingest.BatchConfig{MaxEvents: cfg.BatchMax, Window: cfg.BatchWindow, Logger: logger})
+	return ingest.NewBatcher(st, starter, ingest.BatchConfig{MaxEvents: cfg.BatchMax, Window: cfg.BatchWindow, Logger: logger, Metrics: m})
 }
 
 // newRegistry lists the actions automation steps can use.
-func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client, logger *slog.Logger) *actions.Registry {
+func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client, logger *slog.Logger, m *metrics.Metrics) *actions.Registry {
 	// Actions run in the worker (the API only asks the registry which actions
 	// exist), whose client has a worker on the task queue: emitted events start
 	// eagerly, as above.
-	emitter := actions.NewEmitter(events(cfg, st, workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), logger), actions.EmitterConfig{
+	emitter := actions.NewEmitter(events(cfg, st, workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), logger, m), actions.EmitterConfig{
 		Store:          st,
 		MaxChainEvents: cfg.MaxChainEvents,
 		MaxEventBytes:  int(cfg.MaxEventBytes),
@@ -314,8 +314,8 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes:    cfg.MaxEventBytes,
 		DevInbox:         devInbox,
-		KnownAction:      newRegistry(c, cfg, st, nil, logger).Known,
-		Events:           events(cfg, st, starter, logger),
+		KnownAction:      newRegistry(c, cfg, st, nil, logger, p.metrics).Known,
+		Events:           events(cfg, st, starter, logger, p.metrics),
 		PublicURL:        cfg.PublicURL,
 		WorkspaceLimiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
 		SourceLimiter:    ratelimit.New(cfg.SourceRateLimit, int(2*cfg.SourceRateLimit)),

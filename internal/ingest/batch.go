@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/ids"
+	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/models"
 )
 
@@ -59,6 +60,8 @@ type BatchConfig struct {
 	OrphanAfter time.Duration
 	// Logger logs what goes wrong; nil: not logged.
 	Logger *slog.Logger
+	// Metrics records batch sizes and sweeps; nil: not recorded.
+	Metrics *metrics.Metrics
 }
 
 // Batch defaults.
@@ -236,6 +239,7 @@ func (b *Batcher) flush(workspaceID string, batch []*queued) {
 	}
 	originals, err := b.store.InsertEventBatch(ctx, rec, evs)
 	if err != nil {
+		b.cfg.Metrics.Batch("failed", len(batch))
 		err = fmt.Errorf("record batch %s: %w: %w", rec.ID, models.ErrUnavailable, err)
 		for _, q := range batch {
 			q.err = err
@@ -259,6 +263,11 @@ func (b *Batcher) flush(workspaceID string, batch []*queued) {
 		return
 	}
 	err = b.start(ctx, rec, fresh)
+	if err != nil {
+		b.cfg.Metrics.Batch("abandoned", len(fresh))
+	} else {
+		b.cfg.Metrics.Batch("started", len(fresh))
+	}
 	for _, q := range fresh {
 		if err != nil {
 			q.err = err
@@ -337,7 +346,9 @@ func (b *Batcher) Sweep(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if n, err := b.SweepOnce(ctx); err != nil {
+		n, err := b.SweepOnce(ctx)
+		b.cfg.Metrics.BatchesSwept(n)
+		if err != nil {
 			b.cfg.Logger.Warn("sweep event batches", "started", n, "error", err)
 		} else if n > 0 {
 			b.cfg.Logger.Info("started event batches left unstarted", "batches", n)

@@ -57,6 +57,8 @@ type Metrics struct {
 	endpointsDisabled *prometheus.CounterVec
 	httpRequests      *prometheus.CounterVec
 	httpDuration      *prometheus.HistogramVec
+	batchEvents       *prometheus.HistogramVec
+	batchesSwept      prometheus.Counter
 }
 
 // latencyBuckets span a fast loopback receiver (ms) to the HTTP timeout (15 s).
@@ -114,9 +116,18 @@ func New(opts Options) *Metrics {
 			Help:    "API request duration by method and route pattern.",
 			Buckets: latencyBuckets,
 		}, []string{"method", "route"}),
+		batchEvents: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookflow_batch_events",
+			Help:    "Events per batch recorded by micro-batching at ingest, by outcome (started; abandoned: the start failed and the batch was undone; failed: not recorded).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}, []string{"outcome"}),
+		batchesSwept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookflow_batches_swept_total",
+			Help: "Batches a worker's sweep started because the API server that recorded them died before starting them.",
+		}),
 	}
 	reg.MustRegister(m.eventsAccepted, m.deliveryAttempts, m.deliveryDuration, m.eventToDelivery,
-		m.automationRuns, m.endpointsDisabled, m.httpRequests, m.httpDuration,
+		m.automationRuns, m.endpointsDisabled, m.httpRequests, m.httpDuration, m.batchEvents, m.batchesSwept,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.TenantLabels {
 		m.sources, m.types = newCapped(opts.LabelLimit), newCapped(opts.LabelLimit)
@@ -216,6 +227,22 @@ func (m *Metrics) Delivered(since time.Duration) {
 		return
 	}
 	m.eventToDelivery.Observe(since.Seconds())
+}
+
+// Batch records one batch of n events and how its recording and start ended.
+func (m *Metrics) Batch(outcome string, n int) {
+	if m == nil {
+		return
+	}
+	m.batchEvents.WithLabelValues(outcome).Observe(float64(n))
+}
+
+// BatchesSwept counts batches the sweep started.
+func (m *Metrics) BatchesSwept(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.batchesSwept.Add(float64(n))
 }
 
 // RunFinished counts a finished automation run.

@@ -270,14 +270,15 @@ func (s *Store) EnsureRun(ctx context.Context, r *models.AutomationRun) (*models
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
-		for i, st := range r.Steps {
-			sr := runStepRow{RunID: r.ID, Idx: i, StepID: st.ID, Action: st.Action, Status: string(st.Status),
-				Output: string(st.Output), Error: st.Error, StartedAt: tsp(st.StartedAt), FinishedAt: tsp(st.FinishedAt)}
-			if err := tx.Create(&sr).Error; err != nil {
-				return err
-			}
+		if len(r.Steps) == 0 {
+			return nil
 		}
-		return nil
+		steps := make([]runStepRow, len(r.Steps))
+		for i, st := range r.Steps {
+			steps[i] = runStepRow{RunID: r.ID, Idx: i, StepID: st.ID, Action: st.Action, Status: string(st.Status),
+				Output: string(st.Output), Error: st.Error, StartedAt: tsp(st.StartedAt), FinishedAt: tsp(st.FinishedAt)}
+		}
+		return tx.Create(&steps).Error // one statement for all the steps
 	})
 	if err != nil {
 		return nil, translate(err, "ensure run")
