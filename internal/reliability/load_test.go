@@ -497,7 +497,9 @@ func TestAPIServerKilledMidBatch(t *testing.T) {
 	}
 	// The sweep takes batches 30 s old, every 10 s.
 	testenv.EventuallyCtx(ctx, t, 75*time.Second, func() bool { return count(rcv, recorded, nil).Delivered == len(recorded) },
-		func() string { return fmt.Sprintf("%d of %d recorded events delivered", count(rcv, recorded, nil).Delivered, len(recorded)) })
+		func() string {
+			return fmt.Sprintf("%d of %d recorded events delivered", count(rcv, recorded, nil).Delivered, len(recorded))
+		})
 	time.Sleep(2 * time.Second) // late repeats would come now
 	tl := count(rcv, recorded, nil)
 	left := queryInt(t, db, `SELECT count(*) FROM event_batches`)
