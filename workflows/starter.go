@@ -55,16 +55,7 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 	// not hang for the client's default of ten seconds or more.
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	sa := []temporal.SearchAttributeUpdate{
-		SAWorkspace.ValueSet(ev.WorkspaceID),
-		SAEventType.ValueSet(ev.Type),
-	}
-	if ev.SourceID != "" {
-		sa = append(sa, SASource.ValueSet(ev.SourceID))
-	}
-	if onlyEndpointID != "" {
-		sa = append(sa, SAEndpoint.ValueSet(onlyEndpointID))
-	}
+	sa := eventTags(ev.WorkspaceID, ev.Type, ev.SourceID, onlyEndpointID)
 	id := EventWorkflowID(ev.WorkspaceID, ev.DedupKey)
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
@@ -100,13 +91,7 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 func (s *Starter) StartBatch(ctx context.Context, b models.EventBatch, eventType, sourceID string) error {
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	sa := []temporal.SearchAttributeUpdate{SAWorkspace.ValueSet(b.WorkspaceID)}
-	if eventType != "" {
-		sa = append(sa, SAEventType.ValueSet(eventType))
-	}
-	if sourceID != "" {
-		sa = append(sa, SASource.ValueSet(sourceID))
-	}
+	sa := eventTags(b.WorkspaceID, eventType, sourceID, "")
 	id := BatchWorkflowID(b.WorkspaceID, b.ID)
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
@@ -125,6 +110,21 @@ func (s *Starter) StartBatch(ctx context.Context, b models.EventBatch, eventType
 		return nil
 	}
 	return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+}
+
+// eventTags are the search attributes of an event's or a batch's workflow: the
+// workspace, and those of the rest that are known.
+func eventTags(workspaceID, eventType, sourceID, endpointID string) []temporal.SearchAttributeUpdate {
+	sa := []temporal.SearchAttributeUpdate{SAWorkspace.ValueSet(workspaceID)}
+	for _, t := range []struct {
+		key   temporal.SearchAttributeKeyKeyword
+		value string
+	}{{SAEventType, eventType}, {SASource, sourceID}, {SAEndpoint, endpointID}} {
+		if t.value != "" {
+			sa = append(sa, t.key.ValueSet(t.value))
+		}
+	}
+	return sa
 }
 
 func (s *Starter) originalEventID(ctx context.Context, workflowID string) (string, error) {

@@ -103,13 +103,25 @@ func rateRows(xs []scenarioResult, colours map[string]string) []barRow {
 
 // cpuRows stack each system's CPU per delivered event by kind of process.
 func cpuRows(xs []scenarioResult) []barRow {
+	return stackRows(xs, stackParts(), func(x scenarioResult) (string, bool) { return fmt.Sprintf("%.1f ms", x.CPUTotalMs), true },
+		func(x scenarioResult, part string, v float64) string {
+			return fmt.Sprintf("%s, %s processes: %.1f ms", x.System, part, v)
+		})
+}
+
+// stackRows is one stacked bar per system of xs that total says to show, a
+// segment per part.
+func stackRows(xs []scenarioResult, parts []stackPart, total func(scenarioResult) (string, bool), tip func(x scenarioResult, part string, v float64) string) []barRow {
 	var rows []barRow
 	for _, x := range xs {
-		row := barRow{label: x.System, total: fmt.Sprintf("%.1f ms", x.CPUTotalMs)}
-		for _, p := range stackParts() {
+		label, ok := total(x)
+		if !ok {
+			continue
+		}
+		row := barRow{label: x.System, total: label}
+		for _, p := range parts {
 			v := p.of(x)
-			row.segs = append(row.segs, segment{name: p.name, value: v, fill: p.fill, ink: p.ink,
-				tip: fmt.Sprintf("%s, %s processes: %.1f ms", x.System, p.name, v)})
+			row.segs = append(row.segs, segment{name: p.name, value: v, fill: p.fill, ink: p.ink, tip: tip(x, p.name, v)})
 		}
 		rows = append(rows, row)
 	}
@@ -128,20 +140,14 @@ func persistenceParts() []stackPart {
 // persistenceRows stack each measured system's Temporal growth per event, in
 // KiB, by database.
 func persistenceRows(xs []scenarioResult) []barRow {
-	var rows []barRow
-	for _, x := range xs {
+	return stackRows(xs, persistenceParts(), func(x scenarioResult) (string, bool) {
 		if x.Persistence == nil {
-			continue
+			return "", false
 		}
-		row := barRow{label: x.System, total: fmt.Sprintf("%.1f KiB", x.Persistence.TotalPerEvent/1024)}
-		for _, p := range persistenceParts() {
-			v := p.of(x)
-			row.segs = append(row.segs, segment{name: p.name, value: v, fill: p.fill, ink: p.ink,
-				tip: fmt.Sprintf("%s, Temporal %s: %.1f KiB per event", x.System, p.name, v)})
-		}
-		rows = append(rows, row)
-	}
-	return rows
+		return fmt.Sprintf("%.1f KiB", x.Persistence.TotalPerEvent/1024), true
+	}, func(x scenarioResult, part string, v float64) string {
+		return fmt.Sprintf("%s, Temporal %s: %.1f KiB per event", x.System, part, v)
+	})
 }
 
 // systemLegend names each bar colour of the rate panels; hookflow is the

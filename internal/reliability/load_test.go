@@ -381,13 +381,7 @@ func TestTemporalRestarted(t *testing.T) {
 	rep := scenario(t, 5, "Temporal process SIGKILL, restarted after 12 s on the same data dir, under steady load")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := newCluster(ctx, t, clusterOptions{retrySchedule: "0s,1s,2s,3s,3s,3s,3s,3s"})
-	srv := c.add(ctx, "server", "server")
-	c.add(ctx, "worker", "worker")
-	api := newAPIClient(c.key)
-	rcv := testenv.NewReceiver(t)
-	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.temporal"}}, nil)
-
+	c, srv, api, rcv := serverAndWorker(ctx, t, "0s,1s,2s,3s,3s,3s,3s,3s", "rel.temporal")
 	to := func() string { return srv.Addr }
 	l := startLoad(ctx, api, "rel.temporal", to, to, to, to)
 	time.Sleep(1500 * time.Millisecond)
@@ -398,11 +392,7 @@ func TestTemporalRestarted(t *testing.T) {
 	time.Sleep(12 * time.Second)
 	c.temporal.Start(ctx)
 	up := time.Now()
-	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(up)
-	}, testenv.Msg("the server took events again after Temporal came back"))
+	l.awaitAccepted(ctx, t, up)
 	time.Sleep(1500 * time.Millisecond)
 	reqs := l.finish()
 
@@ -444,13 +434,7 @@ func TestAPIServerKilledMidBatch(t *testing.T) {
 	rep := scenario(t, 10, "API server SIGKILL with a batch recorded but not started (Temporal SIGKILLed 1.5 s before, then restarted)")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := newCluster(ctx, t, clusterOptions{retrySchedule: "0s,1s,2s"})
-	srv := c.add(ctx, "server", "server")
-	c.add(ctx, "worker", "worker")
-	api := newAPIClient(c.key)
-	rcv := testenv.NewReceiver(t)
-	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"rel.batch"}}, nil)
-
+	c, srv, api, rcv := serverAndWorker(ctx, t, "0s,1s,2s", "rel.batch")
 	to := func() string { return srv.Addr }
 	l := startLoad(ctx, api, "rel.batch", to, to, to, to)
 	time.Sleep(1500 * time.Millisecond)
@@ -459,12 +443,7 @@ func TestAPIServerKilledMidBatch(t *testing.T) {
 	srv.Kill()
 	c.temporal.Start(ctx)
 	srv.Start(ctx)
-	up := time.Now()
-	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(up)
-	}, testenv.Msg("the server took events again"))
+	l.awaitAccepted(ctx, t, time.Now())
 	time.Sleep(1500 * time.Millisecond)
 	reqs := l.finish()
 
@@ -523,4 +502,28 @@ func outcomeCounts(reqs []request) map[string]int {
 		m[outcome(r.Ans)]++
 	}
 	return m
+}
+
+// serverAndWorker is a cluster of one API server and one worker with an endpoint
+// (on the returned receiver) subscribed to eventType.
+func serverAndWorker(ctx context.Context, t *testing.T, schedule, eventType string) (*cluster, *testenv.Process, *apiClient, *testenv.Receiver) {
+	t.Helper()
+	c := newCluster(ctx, t, clusterOptions{retrySchedule: schedule})
+	srv := c.add(ctx, "server", "server")
+	c.add(ctx, "worker", "worker")
+	api := newAPIClient(c.key)
+	rcv := testenv.NewReceiver(t)
+	api.must(ctx, t, 201, "POST", "http://"+srv.Addr+"/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{eventType}}, nil)
+	return c, srv, api, rcv
+}
+
+// awaitAccepted waits until the load's latest request, sent after since, was
+// accepted: the system took events again after the fault.
+func (l *load) awaitAccepted(ctx context.Context, t *testing.T, since time.Time) {
+	t.Helper()
+	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.reqs) > 0 && l.reqs[len(l.reqs)-1].ID != "" && l.reqs[len(l.reqs)-1].At.After(since)
+	}, testenv.Msg("the server took events again after the fault"))
 }
