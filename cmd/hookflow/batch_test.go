@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
 )
@@ -54,14 +55,17 @@ func runBatchScenario(t *testing.T, wantShared bool, opts ...stackOption) batchO
 	}
 	s.createAutomation(`{"name":"forward reviews","trigger":{"event_type":"review.created"},"steps":[
 	 {"id":"post","action":"webhook.post","params":{"url":"` + down.URL + `","body":{"review":"{{ .event.data.review_id }}"}}}]}`)
-	orig := s.sendEvent(map[string]any{"type": "order.placed", "id": "o-1", "data": map[string]any{"id": "o-1"}})
+	// The embedded Temporal outlives each test's stack, and unbatched dedup is by
+	// workflow ID: keys are the run's own.
+	key := ids.New("o")
+	orig := s.sendEvent(map[string]any{"type": "order.placed", "id": key, "data": map[string]any{"id": key}})
 	s.waitDeliveries(orig.ID, 1, 20*time.Second)
 
 	bodies := map[string]map[string]any{
-		"duplicate": {"type": "order.placed", "id": "o-1", "data": map[string]any{"id": "o-1"}},
+		"duplicate": {"type": "order.placed", "id": key, "data": map[string]any{"id": key}},
 		"disabled":  {"type": "inventory.low", "data": map[string]any{"sku": "A-1"}},
-		"failing":   review("rev-9", 5),
-		"plain":     {"type": "order.placed", "id": "o-2", "data": map[string]any{"id": "o-2"}},
+		"failing":   review(ids.New("rev"), 5),
+		"plain":     {"type": "order.placed", "id": key + "-2", "data": map[string]any{"id": key + "-2"}},
 	}
 	got := map[string]accepted{}
 	codes := map[string]int{}
@@ -99,16 +103,9 @@ func runBatchScenario(t *testing.T, wantShared bool, opts ...stackOption) batchO
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = s.client.GetWorkflow(ctx, wfID, "").Get(ctx, nil)
 		cancel()
-		var detail eventDetail
-		s.do("GET", "/v1/events/"+id, nil, &detail)
-		for _, d := range detail.Deliveries {
-			label := "crm"
-			if d.EndpointID == off.ID {
-				label = "disabled"
-			}
-			out.Deliveries[name] = append(out.Deliveries[name], fmt.Sprintf("%s %s %d", label, d.Status, d.AttemptCount))
-		}
 		if name == "failing" {
+			// Its run ends on its own time; its webhook step records its
+			// attempts as a delivery, read once the run has ended.
 			for _, r := range s.waitRuns(id, 1, 30*time.Second) {
 				line := string(r.Status)
 				for _, st := range r.Steps {
@@ -116,6 +113,18 @@ func runBatchScenario(t *testing.T, wantShared bool, opts ...stackOption) batchO
 				}
 				out.Runs[name] = append(out.Runs[name], line)
 			}
+		}
+		var detail eventDetail
+		s.do("GET", "/v1/events/"+id, nil, &detail)
+		for _, d := range detail.Deliveries {
+			label := "crm"
+			switch d.EndpointID {
+			case off.ID:
+				label = "disabled"
+			case "":
+				label = "webhook step"
+			}
+			out.Deliveries[name] = append(out.Deliveries[name], fmt.Sprintf("%s %s %d", label, d.Status, d.AttemptCount))
 		}
 		sort.Strings(out.Deliveries[name])
 	}
