@@ -1,11 +1,10 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -42,10 +41,10 @@ const MaxBatchFirstAttempts = 512
 // local activity (PrepareBatch), starts each automation run as a child
 // AutomationRunWorkflow, and makes every delivery's first attempt as a local
 // activity. A delivery whose first attempt failed retryably continues as its
-// own DeliveryRetryWorkflow (ABANDON, due when the attempt said), with the
-// workspace, event type and endpoint search attributes, so each failing
-// delivery is a workflow of its own in the Web UI; the batch then completes
-// without waiting for it. A delivery that failed for good fails the batch,
+// own DeliveryRetryWorkflow (started by the StartDelivery local activity, due
+// when the attempt said), with the workspace, event type and endpoint search
+// attributes, so each failing delivery is a workflow of its own in the Web UI;
+// the batch then completes without waiting for it. A delivery that failed for good fails the batch,
 // naming it, as EventWorkflow fails for its event.
 //
 // As in EventWorkflow (deliverThenAwaitRuns), the children's starts are
@@ -114,7 +113,7 @@ func (b *batchDeliveries) deliver(ctx workflow.Context, eventType string, d Plan
 	if b.attempts >= MaxBatchFirstAttempts {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer b.wg.Done()
-			b.handOff(ctx, eventType, d, DeliveryRetryInput{DeliveryID: d.DeliveryID})
+			b.handOff(ctx, eventType, d, time.Time{})
 		})
 		return
 	}
@@ -128,29 +127,23 @@ func (b *batchDeliveries) deliver(ctx workflow.Context, eventType string, d Plan
 		case err == nil:
 			b.delivered++
 		case retryable(err, ErrTypeDeliveryFinal):
-			b.handOff(ctx, eventType, d, DeliveryRetryInput{DeliveryID: d.DeliveryID, NotBefore: dueAt(ctx, err)})
+			b.handOff(ctx, eventType, d, dueAt(ctx, err))
 		default:
 			b.failed = append(b.failed, outcome(d, err))
 		}
 	})
 }
 
-// handOff starts the delivery's own workflow and waits for it to start.
-func (b *batchDeliveries) handOff(ctx workflow.Context, eventType string, d PlannedDelivery, in DeliveryRetryInput) {
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            DeliveryWorkflowID(d.DeliveryID),
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			SAWorkspace.ValueSet(b.workspaceID),
-			SAEventType.ValueSet(eventType),
-			SAEndpoint.ValueSet(d.EndpointID),
-		),
-	})
-	var started workflow.Execution
-	err := workflow.ExecuteChildWorkflow(cctx, DeliveryRetryWorkflowName, in).GetChildWorkflowExecution().Get(ctx, &started)
-	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
-	if err != nil && !errors.As(err, &already) {
+// handOff starts the delivery's own workflow, tagged with its workspace, event
+// type and endpoint, and waits until it has started. The start is a local
+// activity through the client, not a child workflow: a batch may hand on
+// hundreds of deliveries at once (a receiver that is down, a wide fan-out),
+// and Temporal serialises a parent's child starts through its one history,
+// where independent starts run in parallel. The workflow ID makes a start
+// that is made again (a replayed task) start nothing.
+func (b *batchDeliveries) handOff(ctx workflow.Context, eventType string, d PlannedDelivery, notBefore time.Time) {
+	in := StartDeliveryInput{DeliveryID: d.DeliveryID, WorkspaceID: b.workspaceID, EventType: eventType, EndpointID: d.EndpointID, NotBefore: notBefore}
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), StartDeliveryActivity, in).Get(ctx, nil); err != nil {
 		b.failed = append(b.failed, outcome(d, fmt.Errorf("start its retries: %w", err)))
 		return
 	}

@@ -52,6 +52,9 @@ const (
 const (
 	PrepareEventActivity = "PrepareEvent"
 	PrepareBatchActivity = "PrepareBatch"
+	// StartDeliveryActivity starts a delivery's own workflow for a batch (see
+	// BatchWorkflow's handOff).
+	StartDeliveryActivity = "StartDelivery"
 	DeliverActivity      = "Deliver"
 	LoadRunActivity      = "LoadRun"
 	RunStepActivity      = "RunStep"

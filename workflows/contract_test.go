@@ -58,7 +58,7 @@ func TestRegisteredNames(t *testing.T) {
 		got, want []string
 	}{
 		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "BatchWorkflow", "DeliveryRetryWorkflow", "EventWorkflow"}},
-		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareBatch", "PrepareEvent", "RunStep"}},
+		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareBatch", "PrepareEvent", "RunStep", "StartDelivery"}},
 	}
 	for _, tt := range tests {
 		sort.Strings(tt.got)

@@ -109,6 +109,17 @@ type PrepareBatchResult struct {
 	Events []PlannedEvent
 }
 
+// StartDeliveryInput is a delivery a batch hands on to a workflow of its own
+// (DeliveryWorkflowID), with what tags it; NotBefore is when its next attempt
+// is due (zero: at once, for a delivery the batch did not attempt).
+type StartDeliveryInput struct {
+	DeliveryID  string
+	WorkspaceID string
+	EventType   string
+	EndpointID  string
+	NotBefore   time.Time `json:",omitzero"`
+}
+
 // DeliverInput names the delivery to attempt. Force sends even to a disabled
 // endpoint (test pings); manual retries of a disabled endpoint's deliveries do not.
 type DeliverInput struct {

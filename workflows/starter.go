@@ -143,6 +143,28 @@ func (s *Starter) originalEventID(ctx context.Context, workflowID string) (strin
 	return id, nil
 }
 
+// StartDelivery starts the workflow a batch hands a delivery on to
+// (DeliveryWorkflowID): a DeliveryRetryWorkflow that runs the rest of its
+// schedule, due at in.NotBefore. One already started under that ID is no error.
+func (s *Starter) StartDelivery(ctx context.Context, in StartDeliveryInput) error {
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	id := DeliveryWorkflowID(in.DeliveryID)
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(eventTags(in.WorkspaceID, in.EventType, "", in.EndpointID)...),
+	}, DeliveryRetryWorkflowName, DeliveryRetryInput{DeliveryID: in.DeliveryID, NotBefore: in.NotBefore})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err == nil || errors.As(err, &started) {
+		return nil
+	}
+	return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+}
+
 // RetryDelivery starts a manual retry of d (same webhook-id). It returns
 // models.ErrConflict when a retry of the same delivery is already running.
 func (s *Starter) RetryDelivery(ctx context.Context, d models.Delivery) error {

@@ -102,3 +102,11 @@ func (a *Activities) planBatched(ctx context.Context, ev *models.Event, subscrib
 	runs, err := a.runs.PlanRuns(ctx, ev, m)
 	return eps, runs, err
 }
+
+// StartDelivery starts the workflow a batch hands a delivery on to.
+func (a *Activities) StartDelivery(ctx context.Context, in workflows.StartDeliveryInput) error {
+	if a.deliveries == nil {
+		return temporal.NewNonRetryableApplicationError("this worker cannot start delivery workflows (no Deliveries starter)", workflows.ErrTypeDeliveryFinal, nil)
+	}
+	return a.deliveries.StartDelivery(ctx, in)
+}

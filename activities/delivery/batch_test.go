@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +13,26 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/hookflow/hookflow/activities/delivery"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
 )
+
+// handOffs records the deliveries batches hand on, as the starter of their
+// workflows would receive them.
+type handOffs struct {
+	mu  sync.Mutex
+	got []workflows.StartDeliveryInput
+}
+
+func (h *handOffs) StartDelivery(_ context.Context, in workflows.StartDeliveryInput) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.got = append(h.got, in)
+	return nil
+}
+
+func (h *handOffs) use(c *delivery.Config) { c.Deliveries = h }
 
 // batchOf puts n events of type typ into st as batch batchID and returns their ids.
 func batchOf(st *memStore, batchID, typ string, n int) []string {
@@ -32,9 +50,9 @@ func batchOf(st *memStore, batchID, typ string, n int) []string {
 }
 
 // TestBatchWorkflowOutcomes: one batch whose deliveries succeed at once, fail once
-// and are handed on to their own workflow, and fail for good. The batch completes
-// after the first attempts, naming the delivery that failed for good; the one
-// handed on succeeds in its DeliveryRetryWorkflow, same webhook-id.
+// and are handed on to their own workflow (due when the attempt said, tagged
+// with its endpoint), and fail for good. The batch completes after the first
+// attempts, naming the delivery that failed for good.
 func TestBatchWorkflowOutcomes(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -63,10 +81,16 @@ func TestBatchWorkflowOutcomes(t *testing.T) {
 
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	register(env, newActivities(t, st, []time.Duration{0, time.Second, time.Second}, env.Now))
+	var h handOffs
+	register(env, newActivities(t, st, []time.Duration{0, time.Second, time.Second}, env.Now, h.use))
+	start := env.Now()
 	env.ExecuteWorkflow(workflows.BatchWorkflow, workflows.BatchWorkflowInput{WorkspaceID: "ws_1", BatchID: "bat_1", EventIDs: ids})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("batch did not complete")
+	}
+	if len(h.got) != 1 || h.got[0].EndpointID != "ep_flaky" || h.got[0].EventType != "order.paid" || h.got[0].WorkspaceID != "ws_1" ||
+		h.got[0].NotBefore.Before(start.Add(time.Second)) {
+		t.Errorf("handed on %+v: want the flaky delivery, tagged, due a second after its first attempt", h.got)
 	}
 	var app *temporal.ApplicationError
 	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != workflows.ErrTypeDeliveriesFailed {
@@ -80,22 +104,19 @@ func TestBatchWorkflowOutcomes(t *testing.T) {
 		t.Errorf("result %+v: want 5 events, 3 delivered, 1 handed on, ep_bad failed", res)
 	}
 	for _, d := range st.deliveries {
-		want := models.DeliverySucceeded
-		if d.EndpointID == "ep_bad" {
-			want = models.DeliveryFailed
-		}
+		want := map[string]models.DeliveryStatus{"ep_ok": models.DeliverySucceeded, "ep_flaky": models.DeliveryPending, "ep_bad": models.DeliveryFailed}[d.EndpointID]
 		if d.Status != want {
 			t.Errorf("delivery to %s: %s, want %s", d.EndpointID, d.Status, want)
 		}
 	}
-	if flakyID := "evt_order.paid_000"; seen[flakyID] != 2 {
-		t.Errorf("flaky endpoint saw %s %d times, want 2 (first attempt, then its own workflow)", flakyID, seen[flakyID])
+	if flakyID := "evt_order.paid_000"; seen[flakyID] != 1 {
+		t.Errorf("flaky endpoint saw %s %d times, want 1 (the first attempt; the rest is its own workflow's)", flakyID, seen[flakyID])
 	}
 }
 
 // TestBatchWorkflowBoundsFirstAttempts: a batch with more deliveries than
-// MaxBatchFirstAttempts makes that many first attempts itself and starts the rest
-// as workflows of their own; every delivery arrives once.
+// MaxBatchFirstAttempts makes that many first attempts itself and hands the rest
+// on at once to workflows of their own.
 func TestBatchWorkflowBoundsFirstAttempts(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -110,7 +131,8 @@ func TestBatchWorkflowBoundsFirstAttempts(t *testing.T) {
 	ids := batchOf(st, "bat_1", "order.placed", n)
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now))
+	var h handOffs
+	register(env, newActivities(t, st, []time.Duration{0, time.Second}, env.Now, h.use))
 	env.ExecuteWorkflow(workflows.BatchWorkflow, workflows.BatchWorkflowInput{WorkspaceID: "ws_1", BatchID: "bat_1", EventIDs: ids})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("batch: completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
@@ -122,12 +144,17 @@ func TestBatchWorkflowBoundsFirstAttempts(t *testing.T) {
 	if res.Delivered != workflows.MaxBatchFirstAttempts || len(res.Retrying) != 20 {
 		t.Errorf("delivered %d in the batch, %d handed on; want %d and 20", res.Delivered, len(res.Retrying), workflows.MaxBatchFirstAttempts)
 	}
-	if len(seen) != n {
-		t.Errorf("%d distinct events arrived, want %d", len(seen), n)
+	if len(seen) != workflows.MaxBatchFirstAttempts || len(h.got) != 20 {
+		t.Errorf("%d events attempted in the batch, %d handed on; want %d and 20", len(seen), len(h.got), workflows.MaxBatchFirstAttempts)
 	}
 	for id, k := range seen {
 		if k != 1 {
 			t.Errorf("%s arrived %d times", id, k)
+		}
+	}
+	for _, in := range h.got {
+		if d := st.deliveries[in.DeliveryID]; !in.NotBefore.IsZero() || d == nil || seen[d.EventID] > 0 {
+			t.Errorf("handed on %+v: want a delivery the batch did not attempt, due at once", in)
 		}
 	}
 }

@@ -40,6 +40,12 @@ type Store interface {
 	ReserveSendSlot(ctx context.Context, endpointID string, interval, maxWait time.Duration, now time.Time) (time.Duration, bool, error)
 }
 
+// DeliveryStarter starts the workflow a batch hands a delivery on to
+// (workflows.Starter).
+type DeliveryStarter interface {
+	StartDelivery(ctx context.Context, in workflows.StartDeliveryInput) error
+}
+
 // RunPlanner records the automation runs an event starts (runs.Activities).
 type RunPlanner interface {
 	PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any) ([]workflows.PlannedRun, error)
@@ -60,6 +66,7 @@ type Activities struct {
 	heartbeatEvery time.Duration
 	disableAfter   time.Duration
 	events         ingest.Starter
+	deliveries     DeliveryStarter
 	runs           RunPlanner
 	chain          *chain.Signer
 	recent         eventCache
@@ -77,6 +84,8 @@ type Config struct {
 	DisableAfter time.Duration
 	// Events starts events the platform itself emits (endpoint.disabled).
 	Events ingest.Starter
+	// Deliveries starts the workflows batches hand deliveries on to.
+	Deliveries DeliveryStarter
 	// Runs, when set, turns on automation runs: events also start the automations
 	// they trigger.
 	Runs RunPlanner
@@ -102,6 +111,7 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 		heartbeatEvery: cfg.HeartbeatEvery,
 		disableAfter:   cfg.DisableAfter,
 		events:         cfg.Events,
+		deliveries:     cfg.Deliveries,
 		runs:           cfg.Runs,
 		chain:          cfg.Chain,
 	}
@@ -124,5 +134,6 @@ func New(store Store, client *http.Client, env *rules.Env, logger *slog.Logger, 
 func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.PrepareEvent, activity.RegisterOptions{Name: workflows.PrepareEventActivity})
 	w.RegisterActivityWithOptions(a.PrepareBatch, activity.RegisterOptions{Name: workflows.PrepareBatchActivity})
+	w.RegisterActivityWithOptions(a.StartDelivery, activity.RegisterOptions{Name: workflows.StartDeliveryActivity})
 	w.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: workflows.DeliverActivity})
 }

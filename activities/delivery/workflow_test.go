@@ -192,18 +192,22 @@ func testEndpoint(url string) models.Endpoint {
 // newActivities makes the activities under test. The test environment skips time
 // through timers, so the activities read its clock (now), not the wall clock, to
 // know whether an attempt is due.
-func newActivities(t *testing.T, st delivery.Store, schedule []time.Duration, now func() time.Time) *delivery.Activities {
+func newActivities(t *testing.T, st delivery.Store, schedule []time.Duration, now func() time.Time, opts ...func(*delivery.Config)) *delivery.Activities {
 	t.Helper()
 	env, err := rules.NewEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	guard := netguard.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false)
-	return delivery.New(st, guard.Client(5*time.Second), env, nil, delivery.Config{
+	cfg := delivery.Config{
 		Policy: attempt.Policy{Schedule: schedule,
 			Jitter: func(d time.Duration) time.Duration { return d }}, // exact, so the test can add it up
 		Now: now,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return delivery.New(st, guard.Client(5*time.Second), env, nil, cfg)
 }
 
 // TestEventWorkflowFullDefaultSchedule runs a delivery to a receiver that always

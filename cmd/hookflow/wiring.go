@@ -208,10 +208,11 @@ func newWorker(p *process) (worker.Worker, error) {
 		// Events the platform emits start eagerly: this client has a worker polling
 		// the task queue (the one built here), so the first workflow task comes back
 		// in the start response instead of through the queue.
-		Events:  workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
-		Runs:    runActs,
-		Metrics: p.metrics,
-		Chain:   chainSigner(cfg),
+		Events:     workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(),
+		Deliveries: workflows.NewStarter(c, cfg.TaskQueue),
+		Runs:       runActs,
+		Metrics:    p.metrics,
+		Chain:      chainSigner(cfg),
 	})
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownGrace,
