@@ -34,7 +34,7 @@ type BatchWorkflowResult struct {
 // MaxBatchFirstAttempts bounds the first attempts one batch workflow makes
 // itself, so a batch of wide fan-outs keeps a small history: deliveries past it
 // start at once as workflows of their own.
-const MaxBatchFirstAttempts = 512
+const MaxBatchFirstAttempts = 1000
 
 // BatchWorkflow is several accepted events as one workflow: what spares the
 // engine one workflow per event. It claims and plans the whole batch in one
