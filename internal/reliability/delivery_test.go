@@ -6,12 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/hookflow/hookflow/internal/testenv"
 )
@@ -62,6 +67,25 @@ func durations(ds []time.Duration) string {
 		return ds[min(int(p*float64(len(ds))), len(ds)-1)].Round(10 * time.Millisecond)
 	}
 	return fmt.Sprintf("min %s, median %s, p95 %s, max %s", ds[0].Round(10*time.Millisecond), q(0.5), q(0.95), ds[len(ds)-1].Round(10*time.Millisecond))
+}
+
+// awaitNoneRunning waits (a minute at most) until Temporal runs no workflow.
+func (c *cluster) awaitNoneRunning(ctx context.Context, t *testing.T) {
+	t.Helper()
+	tc, err := client.Dial(client.Options{HostPort: c.temporal.Addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	running := int64(-1)
+	testenv.EventuallyCtx(ctx, t, time.Minute, func() bool {
+		n, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default", Query: `ExecutionStatus = 'Running'`})
+		if err != nil {
+			return false
+		}
+		running = n.GetCount()
+		return running == 0
+	}, func() string { return fmt.Sprintf("no workflow running (%d still are)", running) })
 }
 
 // TestReceiverDown: 500 events to 5 endpoints whose receivers are down (503) for the
@@ -124,6 +148,9 @@ func TestReceiverDown(t *testing.T) {
 	start := time.Now()
 	want := wave(events, "load")
 	loadTime := time.Since(start)
+	// Light load means light: the load wave's workflows (a batch's retries are
+	// workflows of their own) close before the probes are sent.
+	c.awaitNoneRunning(ctx, t)
 	probe := wave(probes, "probe")
 	time.Sleep(2 * time.Second) // anything sent again after a 2xx would come now
 
