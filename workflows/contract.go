@@ -55,10 +55,10 @@ const (
 	// StartDeliveryActivity starts a delivery's own workflow for a batch (see
 	// BatchWorkflow's handOff).
 	StartDeliveryActivity = "StartDelivery"
-	DeliverActivity      = "Deliver"
-	LoadRunActivity      = "LoadRun"
-	RunStepActivity      = "RunStep"
-	FinishRunActivity    = "FinishRun"
+	DeliverActivity       = "Deliver"
+	LoadRunActivity       = "LoadRun"
+	RunStepActivity       = "RunStep"
+	FinishRunActivity     = "FinishRun"
 )
 
 // Error type names of the application errors hookflow's workflows and activities

@@ -91,25 +91,34 @@ func (s *Starter) StartEvent(ctx context.Context, ev models.Event, onlyEndpointI
 func (s *Starter) StartBatch(ctx context.Context, b models.EventBatch, eventType, sourceID string) error {
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	sa := eventTags(b.WorkspaceID, eventType, sourceID, "")
 	id := BatchWorkflowID(b.WorkspaceID, b.ID)
+	// A batch that completed claimed its events: it must not run again. One that
+	// was terminated before it claimed them may be started again by the sweep.
+	err := s.startOnce(ctx, id, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, eventTags(b.WorkspaceID, eventType, sourceID, ""), s.eager,
+		BatchWorkflowName, BatchWorkflowInput{WorkspaceID: b.WorkspaceID, BatchID: b.ID, EventIDs: b.EventIDs})
+	if err != nil {
+		return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// startOnce starts workflow id unless it runs (or ran, by reuse) already: an
+// AlreadyStarted answer is success, as a start that is made again is.
+func (s *Starter) startOnce(ctx context.Context, id string, reuse enumspb.WorkflowIdReusePolicy, sa []temporal.SearchAttributeUpdate, eager bool, name string, in any) error {
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: s.taskQueue,
-		// A batch that completed claimed its events: it must not run again. One
-		// that was terminated before it claimed them may be started again by the
-		// sweep.
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		ID:                                       id,
+		TaskQueue:                                s.taskQueue,
+		WorkflowIDReusePolicy:                    reuse,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(sa...),
-		EnableEagerStart:                         s.eager,
-	}, BatchWorkflowName, BatchWorkflowInput{WorkspaceID: b.WorkspaceID, BatchID: b.ID, EventIDs: b.EventIDs})
+		EnableEagerStart:                         eager,
+	}, name, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err == nil || errors.As(err, &started) {
+	if errors.As(err, &started) {
 		return nil
 	}
-	return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+	return err
 }
 
 // eventTags are the search attributes of an event's or a batch's workflow: the
@@ -150,19 +159,12 @@ func (s *Starter) StartDelivery(ctx context.Context, in StartDeliveryInput) erro
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
 	id := DeliveryWorkflowID(in.DeliveryID)
-	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                s.taskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(eventTags(in.WorkspaceID, in.EventType, "", in.EndpointID)...),
-	}, DeliveryRetryWorkflowName, DeliveryRetryInput{DeliveryID: in.DeliveryID, NotBefore: in.NotBefore})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err == nil || errors.As(err, &started) {
-		return nil
+	err := s.startOnce(ctx, id, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, eventTags(in.WorkspaceID, in.EventType, "", in.EndpointID), false,
+		DeliveryRetryWorkflowName, DeliveryRetryInput{DeliveryID: in.DeliveryID, NotBefore: in.NotBefore})
+	if err != nil {
+		return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
 	}
-	return fmt.Errorf("start workflow %s: %w: %w", id, models.ErrUnavailable, err)
+	return nil
 }
 
 // RetryDelivery starts a manual retry of d (same webhook-id). It returns
