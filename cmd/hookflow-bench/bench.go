@@ -79,6 +79,40 @@ type scenarioResult struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// binaries builds (or takes from the flags) the hookflow binaries, and notes
+// whether the server's reads the batching settings the systems differ by.
+func (b *bench) binaries(ctx context.Context) error {
+	cfg := b.cfg
+	var err error
+	b.bin = cfg.Hookflow
+	if b.bin == "" {
+		b.logf("building hookflow (go build ./cmd/hookflow)")
+		if b.bin, err = buildHookflow(ctx, b.workDir, ""); err != nil {
+			return err
+		}
+	}
+	switch b.server = cfg.HookflowServer; {
+	case b.server != "":
+	case cfg.Slim:
+		b.logf("building the slim hookflow for the server (go build -tags slim ./cmd/hookflow)")
+		if b.server, err = buildHookflow(ctx, b.workDir, "slim"); err != nil {
+			return err
+		}
+	default:
+		b.server = b.bin
+	}
+	b.systems = hookflowSystems(os.Environ(), cfg.Unbatched)
+	if reads, err := binaryMentions(b.server, envBatchMax); err != nil {
+		b.logf("looking for %s in %s: %v", envBatchMax, b.server, err)
+	} else if !reads {
+		b.logf("%s does not read %s: every hookflow system runs unbatched", b.server, envBatchMax)
+		for i := range b.systems {
+			b.systems[i].Ignored = true
+		}
+	}
+	return nil
+}
+
 func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report, error) {
 	b := &bench{cfg: cfg, log: stderr, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}}
@@ -100,31 +134,8 @@ func runBench(ctx context.Context, cfg config, stdout, stderr io.Writer) (*repor
 	defer recv.close()
 	b.recv = recv
 
-	b.bin = cfg.Hookflow
-	if b.bin == "" {
-		b.logf("building hookflow (go build ./cmd/hookflow)")
-		if b.bin, err = buildHookflow(ctx, b.workDir, ""); err != nil {
-			return nil, err
-		}
-	}
-	switch b.server = cfg.HookflowServer; {
-	case b.server != "":
-	case cfg.Slim:
-		b.logf("building the slim hookflow for the server (go build -tags slim ./cmd/hookflow)")
-		if b.server, err = buildHookflow(ctx, b.workDir, "slim"); err != nil {
-			return nil, err
-		}
-	default:
-		b.server = b.bin
-	}
-	b.systems = hookflowSystems(os.Environ(), cfg.Unbatched)
-	if reads, err := binaryMentions(b.server, envBatchMax); err != nil {
-		b.logf("looking for %s in %s: %v", envBatchMax, b.server, err)
-	} else if !reads {
-		b.logf("%s does not read %s: every hookflow system runs unbatched", b.server, envBatchMax)
-		for i := range b.systems {
-			b.systems[i].Ignored = true
-		}
+	if err := b.binaries(ctx); err != nil {
+		return nil, err
 	}
 	if err := b.startStack(ctx); err != nil {
 		if b.temporal != nil {
