@@ -13,6 +13,7 @@ import (
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/workflows"
 )
 
 type eventRequest struct {
@@ -30,8 +31,19 @@ type eventAccepted struct {
 
 type eventDetail struct {
 	models.Event
+	// WorkflowID is the Temporal workflow that took the event in: its batch's,
+	// or its own EventWorkflow's when it was accepted alone.
+	WorkflowID string                 `json:"workflow_id"`
 	Deliveries []models.Delivery      `json:"deliveries"`
 	Runs       []models.AutomationRun `json:"runs"`
+}
+
+// eventWorkflowID is the workflow that took ev in (see eventDetail).
+func eventWorkflowID(ev *models.Event) string {
+	if ev.BatchID != "" {
+		return workflows.BatchWorkflowID(ev.WorkspaceID, ev.BatchID)
+	}
+	return workflows.EventWorkflowID(ev.WorkspaceID, ev.DedupKey)
 }
 
 // acceptedBody is the 202 answer for an event taken in.
@@ -149,5 +161,5 @@ func (s *Server) getEvent(c *gin.Context) {
 	if runs == nil {
 		runs = []models.AutomationRun{}
 	}
-	c.JSON(http.StatusOK, eventDetail{Event: *ev, Deliveries: ds, Runs: runs})
+	c.JSON(http.StatusOK, eventDetail{Event: *ev, WorkflowID: eventWorkflowID(ev), Deliveries: ds, Runs: runs})
 }

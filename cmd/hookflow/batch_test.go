@@ -116,6 +116,9 @@ func runBatchScenario(t *testing.T, wantShared bool, opts ...stackOption) batchO
 		}
 		var detail eventDetail
 		s.do("GET", "/v1/events/"+id, nil, &detail)
+		if detail.WorkflowID != wfID {
+			t.Errorf("%s: workflow_id %q, want %q", name, detail.WorkflowID, wfID)
+		}
 		for _, d := range detail.Deliveries {
 			label := "crm"
 			switch d.EndpointID {

@@ -245,6 +245,11 @@ func TestManualRetryAndSearchAttributes(t *testing.T) {
 	}
 
 	s.waitListed(`HookflowEventType="invoice.paid" AND HookflowWorkspace="`+models.DefaultWorkspaceID+`"`, wfID)
+	// The API names the event's workflow, as the Web UI lists it.
+	var detail eventDetail
+	if s.do("GET", "/v1/events/"+ev.ID, nil, &detail); detail.WorkflowID != wfID {
+		t.Errorf("GET /v1/events/%s: workflow_id %q, want %q", ev.ID, detail.WorkflowID, wfID)
+	}
 }
 
 // TestRotateSecretSignsWithBoth: after a rotation the old secret keeps signing, so

@@ -310,6 +310,7 @@ func (s *stack) sendEvent(body map[string]any) accepted {
 
 type eventDetail struct {
 	models.Event
+	WorkflowID string            `json:"workflow_id"`
 	Deliveries []models.Delivery `json:"deliveries"`
 }
 
