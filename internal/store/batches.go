@@ -132,15 +132,27 @@ func (s *Store) insertBatchRows(db *gorm.DB, br eventBatchRow, rows []eventRow) 
 // events left, and the claim returns none.
 func (s *Store) ClaimEventBatch(ctx context.Context, batchID string, eventIDs []string) ([]models.Event, error) {
 	db := s.db.WithContext(ctx)
-	if err := db.Where("id = ?", batchID).Delete(&eventBatchRow{}).Error; err != nil {
-		return nil, translate(err, "claim batch "+batchID)
-	}
-	if len(eventIDs) == 0 {
-		return nil, nil
-	}
 	var rows []eventRow
-	if err := db.Where("id IN ? AND batch_id = ?", eventIDs, batchID).Find(&rows).Error; err != nil {
-		return nil, translate(err, "events of batch "+batchID)
+	switch {
+	case len(eventIDs) == 0:
+		if err := db.Where("id = ?", batchID).Delete(&eventBatchRow{}).Error; err != nil {
+			return nil, translate(err, "claim batch "+batchID)
+		}
+		return nil, nil
+	case s.dialect == Postgres:
+		// One statement, one round trip: the claim and the read see the same
+		// snapshot, and an abandon waiting on the row's lock finds it claimed.
+		if err := db.Raw(`WITH claim AS (DELETE FROM event_batches WHERE id = ?) SELECT * FROM events WHERE id IN ? AND batch_id = ?`,
+			batchID, eventIDs, batchID).Scan(&rows).Error; err != nil {
+			return nil, translate(err, "claim batch "+batchID)
+		}
+	default:
+		if err := db.Where("id = ?", batchID).Delete(&eventBatchRow{}).Error; err != nil {
+			return nil, translate(err, "claim batch "+batchID)
+		}
+		if err := db.Where("id IN ? AND batch_id = ?", eventIDs, batchID).Find(&rows).Error; err != nil {
+			return nil, translate(err, "events of batch "+batchID)
+		}
 	}
 	byID := make(map[string]eventRow, len(rows))
 	for _, r := range rows {
