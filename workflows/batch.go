@@ -44,8 +44,8 @@ const MaxBatchFirstAttempts = 1000
 // own DeliveryRetryWorkflow (started by the StartDelivery local activity, due
 // when the attempt said), with the workspace, event type and endpoint search
 // attributes, so each failing delivery is a workflow of its own in the Web UI;
-// the batch then completes without waiting for it. A delivery that failed for good fails the batch,
-// naming it, as EventWorkflow fails for its event.
+// the batch then completes without waiting for it. A delivery that failed for
+// good fails the batch, naming it, as EventWorkflow fails for its event.
 //
 // As in EventWorkflow (deliverThenAwaitRuns), the children's starts are
 // commands of the task that makes the first attempts, and the batch waits for
@@ -83,18 +83,29 @@ func BatchWorkflow(ctx workflow.Context, in BatchWorkflowInput) (BatchWorkflowRe
 		}
 	}
 	if len(res.Failed) > 0 {
-		msgs := make([]string, len(res.Failed))
-		for i, f := range res.Failed {
-			msgs[i] = f.Error
-			if f.DeliveryID != "" {
-				msgs[i] = fmt.Sprintf("%s (%s): %s", f.EndpointID, f.DeliveryID, f.Error)
-			}
-		}
-		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%d of the batch's deliveries failed: %s", len(res.Failed), strings.Join(msgs, "; ")),
-			ErrTypeDeliveriesFailed, nil, res)
+		return res, temporal.NewNonRetryableApplicationError(failedMessage(res.Failed), ErrTypeDeliveriesFailed, nil, res)
 	}
 	return res, nil
+}
+
+// maxFailuresNamed bounds the failures a batch's failure message names (every
+// one is in its result and in the app database), so a batch whose receivers all
+// refuse keeps a short message in the Web UI and the history.
+const maxFailuresNamed = 10
+
+func failedMessage(failed []DeliveryOutcome) string {
+	var msgs []string
+	for _, f := range failed[:min(len(failed), maxFailuresNamed)] {
+		m := f.Error
+		if f.DeliveryID != "" {
+			m = fmt.Sprintf("%s (%s): %s", f.EndpointID, f.DeliveryID, f.Error)
+		}
+		msgs = append(msgs, m)
+	}
+	if more := len(failed) - maxFailuresNamed; more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", more))
+	}
+	return fmt.Sprintf("%d of the batch's deliveries failed: %s", len(failed), strings.Join(msgs, "; "))
 }
 
 // batchDeliveries is a batch's deliveries under way: each first attempt, then,

@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/hookflow/hookflow/internal/matching"
 	"github.com/hookflow/hookflow/models"
 	"github.com/hookflow/hookflow/workflows"
 )
@@ -24,8 +25,13 @@ func (a *Activities) PrepareBatch(ctx context.Context, in workflows.PrepareBatch
 	}
 	res := workflows.PrepareBatchResult{Events: make([]workflows.PlannedEvent, 0, len(evs))}
 	subscribers := map[string][]models.Endpoint{}
+	var automations *matching.Memo
+	if a.runs != nil {
+		automations = matching.NewMemo(a.runs.Candidates())
+	}
 	var planned []models.Delivery
 	var endpoints []models.Endpoint
+	seenEndpoint := map[string]bool{}
 	now := a.now()
 	for i := range evs {
 		ev := &evs[i]
@@ -35,7 +41,7 @@ func (a *Activities) PrepareBatch(ctx context.Context, in workflows.PrepareBatch
 		}
 		a.recent.put(ev)
 		pe := workflows.PlannedEvent{EventID: ev.ID, EventType: ev.Type}
-		eps, runs, err := a.planBatched(ctx, ev, subscribers)
+		eps, runs, err := a.planBatched(ctx, ev, subscribers, automations)
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == workflows.ErrTypeBadEvent {
 			// This event alone cannot be planned; the rest of the batch goes on.
@@ -48,7 +54,12 @@ func (a *Activities) PrepareBatch(ctx context.Context, in workflows.PrepareBatch
 		}
 		pe.Runs = runs
 		planned = append(planned, newDeliveries(ev, eps, now)...)
-		endpoints = append(endpoints, eps...)
+		for _, ep := range eps {
+			if !seenEndpoint[ep.ID] {
+				seenEndpoint[ep.ID] = true
+				endpoints = append(endpoints, ep)
+			}
+		}
 		res.Events = append(res.Events, pe)
 	}
 	if len(planned) == 0 {
@@ -70,8 +81,9 @@ func (a *Activities) PrepareBatch(ctx context.Context, in workflows.PrepareBatch
 }
 
 // planBatched is the subscribers ev goes to and the runs it starts, reading each
-// event type's subscribers once per batch (subscribers).
-func (a *Activities) planBatched(ctx context.Context, ev *models.Event, subscribers map[string][]models.Endpoint) ([]models.Endpoint, []workflows.PlannedRun, error) {
+// event type's subscribers (subscribers) and candidate automations (automations)
+// once per batch.
+func (a *Activities) planBatched(ctx context.Context, ev *models.Event, subscribers map[string][]models.Endpoint, automations *matching.Memo) ([]models.Endpoint, []workflows.PlannedRun, error) {
 	var eventMap map[string]any
 	lazyMap := func() (map[string]any, error) {
 		if eventMap == nil {
@@ -99,7 +111,7 @@ func (a *Activities) planBatched(ctx context.Context, ev *models.Event, subscrib
 	if err != nil {
 		return nil, nil, err
 	}
-	runs, err := a.runs.PlanRuns(ctx, ev, m)
+	runs, err := a.runs.PlanRuns(ctx, ev, m, automations)
 	return eps, runs, err
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/ingest"
+	"github.com/hookflow/hookflow/internal/matching"
 	"github.com/hookflow/hookflow/internal/metrics"
 	"github.com/hookflow/hookflow/internal/rules"
 	"github.com/hookflow/hookflow/models"
@@ -48,7 +49,11 @@ type DeliveryStarter interface {
 
 // RunPlanner records the automation runs an event starts (runs.Activities).
 type RunPlanner interface {
-	PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any) ([]workflows.PlannedRun, error)
+	// PlanRuns reads the automations that may apply from candidates, or from
+	// its store when nil (a batch passes a matching.Memo: one read per type).
+	PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any, candidates matching.Candidates) ([]workflows.PlannedRun, error)
+	// Candidates is where PlanRuns reads automations by default.
+	Candidates() matching.Candidates
 }
 
 // DefaultDisableAfter is how long an endpoint may fail continuously before it is disabled.

@@ -49,7 +49,7 @@ func (a *Activities) PrepareEvent(ctx context.Context, in workflows.PrepareEvent
 		if err != nil {
 			return res, err
 		}
-		if res.Runs, err = a.runs.PlanRuns(ctx, &ev, m); err != nil {
+		if res.Runs, err = a.runs.PlanRuns(ctx, &ev, m, nil); err != nil {
 			return workflows.PrepareEventResult{}, err
 		}
 	}

@@ -122,11 +122,20 @@ func (a *Activities) compile(au *models.Automation) (*automation.Program, error)
 	return a.programs.get(au, a.registry.Known)
 }
 
+// Candidates is where PlanRuns reads the automations an event may trigger
+// unless told otherwise: the store.
+func (a *Activities) Candidates() matching.Candidates { return a.store }
+
 // PlanRuns finds the enabled automations the event triggers and records a pending
-// run for each (idempotent per automation and event). It implements
-// delivery.RunPlanner: PrepareEvent calls it, in its own local activity.
-func (a *Activities) PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any) ([]workflows.PlannedRun, error) {
-	autos, err := matching.New(a.store, a.compile, a.logger).Automations(ctx, ev, eventMap)
+// run for each (idempotent per automation and event), reading the candidates
+// from candidates (a batch's matching.Memo), or the store when nil. It implements
+// delivery.RunPlanner: PrepareEvent and PrepareBatch call it, in their local
+// activity.
+func (a *Activities) PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any, candidates matching.Candidates) ([]workflows.PlannedRun, error) {
+	if candidates == nil {
+		candidates = a.store
+	}
+	autos, err := matching.New(candidates, a.compile, a.logger).Automations(ctx, ev, eventMap)
 	if err != nil {
 		return nil, err
 	}

@@ -91,3 +91,29 @@ func (m *Matcher) matches(ctx context.Context, au *models.Automation, ev *models
 	}
 	return ok, nil
 }
+
+// Memo is Candidates that reads each workspace, event type and source's
+// candidates once: for the events of one batch, which share them (an
+// automation saved meanwhile applies from the next batch on). Not safe for
+// concurrent use; a batch is planned in one goroutine.
+type Memo struct {
+	c    Candidates
+	seen map[[3]string][]models.Automation
+}
+
+// NewMemo returns a Memo over c.
+func NewMemo(c Candidates) *Memo { return &Memo{c: c, seen: map[[3]string][]models.Automation{}} }
+
+// AutomationsForEvent returns c's candidates, read once per key.
+func (m *Memo) AutomationsForEvent(ctx context.Context, workspaceID, eventType, sourceID string) ([]models.Automation, error) {
+	k := [3]string{workspaceID, eventType, sourceID}
+	if autos, ok := m.seen[k]; ok {
+		return autos, nil
+	}
+	autos, err := m.c.AutomationsForEvent(ctx, workspaceID, eventType, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	m.seen[k] = autos
+	return autos, nil
+}

@@ -67,3 +67,26 @@ func TestMatcher(t *testing.T) {
 		t.Errorf("got %v, want [aut_1 aut_4]", ids)
 	}
 }
+
+type countingCandidates struct{ reads int }
+
+func (c *countingCandidates) AutomationsForEvent(_ context.Context, ws, typ, src string) ([]models.Automation, error) {
+	c.reads++
+	return []models.Automation{{ID: "auto_" + ws + typ + src}}, nil
+}
+
+// TestMemoReadsOncePerKey: a batch's events of one type and source read their
+// candidates once; another type or source reads its own.
+func TestMemoReadsOncePerKey(t *testing.T) {
+	c := &countingCandidates{}
+	m := NewMemo(c)
+	for _, k := range [][3]string{{"ws", "a", ""}, {"ws", "a", ""}, {"ws", "b", ""}, {"ws", "a", "src"}, {"ws", "b", ""}} {
+		got, err := m.AutomationsForEvent(context.Background(), k[0], k[1], k[2])
+		if err != nil || len(got) != 1 || got[0].ID != "auto_"+k[0]+k[1]+k[2] {
+			t.Fatalf("%v: %+v %v", k, got, err)
+		}
+	}
+	if c.reads != 3 {
+		t.Errorf("%d reads, want 3 (one per workspace, type and source)", c.reads)
+	}
+}
