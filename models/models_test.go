@@ -27,3 +27,18 @@ func TestRotateSecrets(t *testing.T) {
 		t.Errorf("active after the overlap %v", act)
 	}
 }
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"2s": 2 * time.Second, "10m": 10 * time.Minute, "2d": 48 * time.Hour, "1d12h": 36 * time.Hour, "7d": 168 * time.Hour,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "2 days", "-1s", "d", "1.5d", "xd"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+}

@@ -42,6 +42,30 @@ const (
 	DeliveryRetryWorkflowName = "DeliveryRetryWorkflow"
 	AutomationRunWorkflowName = "AutomationRunWorkflow"
 	BatchWorkflowName         = "BatchWorkflow"
+	// The per-key entity workflows of flow control (FlowWorkflowID): each takes
+	// the events of one automation and key as FlowSignal signals (started by
+	// SignalWithStart) and decides, serially and durably, when runs start.
+	CountWorkflowName       = "CountWorkflow"
+	DebounceWorkflowName    = "DebounceWorkflow"
+	ConcurrencyWorkflowName = "ConcurrencyWorkflow"
+	ThrottleWorkflowName    = "ThrottleWorkflow"
+)
+
+// Signal names.
+const (
+	// SignalWaitMatched tells a run that an event took one of its waits
+	// (WaitSignal): a wait_for_event step resumes with it.
+	SignalWaitMatched = "hookflow.wait-matched"
+	// SignalFlowEvent hands an event to a flow-control entity (FlowSignal).
+	SignalFlowEvent = "hookflow.flow-event"
+)
+
+// Flow-control kinds: the first segment of an entity's workflow ID.
+const (
+	FlowCount       = "count"
+	FlowDebounce    = "debounce"
+	FlowConcurrency = "concurrency"
+	FlowThrottle    = "throttle"
 )
 
 // Activity type names, local and regular alike. They equal the names the SDK derived
@@ -55,6 +79,12 @@ const (
 	// StartDeliveryActivity starts a delivery's own workflow for a batch (see
 	// BatchWorkflow's handOff).
 	StartDeliveryActivity = "StartDelivery"
+	// CloseWaitActivity ends a wait_for_event step's wait (matched or timed
+	// out) and records the step's output.
+	CloseWaitActivity = "CloseWait"
+	// StartFlowRunActivity records the run a flow-control entity decided on
+	// (count, debounce) or marks one it lets go (concurrency, throttle).
+	StartFlowRunActivity = "StartFlowRun"
 	DeliverActivity       = "Deliver"
 	LoadRunActivity       = "LoadRun"
 	RunStepActivity       = "RunStep"
@@ -125,6 +155,10 @@ func Workflows() []Workflow {
 		{Name: DeliveryRetryWorkflowName, Func: DeliveryRetryWorkflow},
 		{Name: AutomationRunWorkflowName, Func: AutomationRunWorkflow},
 		{Name: BatchWorkflowName, Func: BatchWorkflow},
+		{Name: CountWorkflowName, Func: CountWorkflow},
+		{Name: DebounceWorkflowName, Func: DebounceWorkflow},
+		{Name: ConcurrencyWorkflowName, Func: ConcurrencyWorkflow},
+		{Name: ThrottleWorkflowName, Func: ThrottleWorkflow},
 	}
 }
 
@@ -136,6 +170,12 @@ var (
 	SASource     = temporal.NewSearchAttributeKeyKeyword("HookflowSource")
 	SAEndpoint   = temporal.NewSearchAttributeKeyKeyword("HookflowEndpoint")
 	SAAutomation = temporal.NewSearchAttributeKeyKeyword("HookflowAutomation")
+	// SAWaitingOn is the event types a run waits for while it waits (a
+	// wait_for_event step): `HookflowWaitingOn = "payment.succeeded"`.
+	SAWaitingOn = temporal.NewSearchAttributeKeyKeywordList("HookflowWaitingOn")
+	// SAKey is the flow-control or count key of an entity workflow and of the
+	// runs it starts: `HookflowKey = "cus_1"`.
+	SAKey = temporal.NewSearchAttributeKeyKeyword("HookflowKey")
 )
 
 // SearchAttributes returns the custom search attributes to register on a namespace.
@@ -146,6 +186,8 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		SASource.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SAEndpoint.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SAAutomation.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SAWaitingOn.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+		SAKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 
@@ -171,6 +213,12 @@ func BatchWorkflowID(workspaceID, batchID string) string {
 // when its first attempt failed: one per delivery.
 func DeliveryWorkflowID(deliveryID string) string {
 	return "delivery/" + deliveryID
+}
+
+// FlowWorkflowID is the entity workflow of one flow-control kind (FlowCount…),
+// automation and key: every event of the key signals the one workflow.
+func FlowWorkflowID(kind, automationID, key string) string {
+	return fmt.Sprintf("%s/%s/%s", kind, automationID, idSafe(key))
 }
 
 // DeliveryRetryWorkflowID derives the ID of a manual retry from the delivery and the

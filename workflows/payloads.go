@@ -152,6 +152,9 @@ type LoadRunResult struct {
 	StepIDs      []string
 	StartAt      int
 	Outputs      map[string]any
+	// Cancelled is set (LoadRunCancelled) for a run cancelled before it
+	// started: the workflow ends at once.
+	Cancelled string `json:",omitempty"`
 }
 
 // RunStepInput is one step to run with the outputs of the steps before it.
@@ -166,18 +169,94 @@ type RunStepInput struct {
 }
 
 // RunStepResult is how the step went. Delay is set for delay steps: the workflow
-// sleeps it durably.
+// sleeps it durably. Wait is set for a wait_for_event step that waits: the
+// workflow waits for the SignalWaitMatched signal naming it, or Until.
 type RunStepResult struct {
 	Skipped bool
 	Output  map[string]any
 	Delay   time.Duration
+	Wait    *StepWait `json:",omitempty"`
 }
 
-// FinishRunInput is a run's outcome.
+// StepWait is a wait_for_event step's wait, recorded in the app database
+// (models.RunWait): the run waits for a WaitSignal with WaitID until Until,
+// then closes the wait (CloseWaitActivity), which decides how it ended.
+type StepWait struct {
+	WaitID    string
+	EventType string
+	Until     time.Time
+}
+
+// WaitSignal (SignalWaitMatched) says that EventID took the wait WaitID.
+type WaitSignal struct {
+	WaitID  string
+	EventID string
+}
+
+// CloseWaitInput ends step Index's wait WaitID of a run.
+type CloseWaitInput struct {
+	AutomationRunID string `json:"RunID"`
+	Index           int
+	WaitID          string
+}
+
+// FinishRunInput is a run's outcome. Cancelled is a run whose workflow was
+// cancelled (a cancel_on event, or a cancel request in Temporal).
 type FinishRunInput struct {
 	AutomationRunID string `json:"RunID"`
 	Failed          bool
 	Error           string
+	Cancelled       bool `json:",omitempty"`
+}
+
+// LoadRunCancelled is LoadRunResult.Cancelled's reason: the run was cancelled
+// before it started (while it waited for its turn).
+const LoadRunCancelled = "cancelled"
+
+// FlowSignal (SignalFlowEvent) hands an entity an event of its key: for count
+// and debounce, the event to count or the latest of the burst; for concurrency
+// and throttle, the run already recorded for it, waiting for its turn.
+type FlowSignal struct {
+	EventID           string
+	EventType         string
+	AutomationVersion int
+	CreatedAt         time.Time
+	AutomationRunID   string `json:"RunID,omitempty"`
+	WorkflowID        string `json:",omitempty"`
+}
+
+// FlowInput is an entity workflow's input: which automation and key it paces,
+// its settings (Limit, Period, Threshold, Within as the automation said), and
+// what it carries over a continue-as-new.
+type FlowInput struct {
+	WorkspaceID  string
+	AutomationID string
+	Key          string
+	Limit        int           `json:",omitempty"`
+	Threshold    int           `json:",omitempty"`
+	Period       time.Duration `json:",omitempty"`
+	// Carried over a continue-as-new: events not yet acted on (count: the
+	// window; concurrency, throttle: the queue; debounce: the latest) and, for
+	// throttle, when its recent runs started.
+	Pending []FlowSignal `json:",omitempty"`
+	Started []time.Time  `json:",omitempty"`
+}
+
+// StartFlowRunInput asks for the run of Event: recorded now (count, debounce;
+// Count is what the count trigger reached) or already recorded (RunID set),
+// to be let go.
+type StartFlowRunInput struct {
+	WorkspaceID  string
+	AutomationID string
+	Key          string
+	Event        FlowSignal
+	Count        int `json:",omitempty"`
+}
+
+// StartFlowRunResult is the run to start as a child; empty when there is none
+// (it was cancelled, or skipped).
+type StartFlowRunResult struct {
+	Run PlannedRun
 }
 
 // RetryDue, the details of a retryable attempt failure (RetryLater), is when the

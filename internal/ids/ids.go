@@ -5,6 +5,7 @@ package ids
 
 import (
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -40,4 +41,13 @@ func Valid(prefix, id string) bool {
 	}
 	_, err := ulid.ParseStrict(rest)
 	return err == nil
+}
+
+// Floor is the smallest ID New(prefix) can make at t or later: IDs made before t
+// sort below it, so `id >= Floor(prefix, t)` reads what was made since t from an
+// index on the ID.
+func Floor(prefix string, t time.Time) string {
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t))
+	return prefix + "_" + strings.ToLower(u.String())
 }

@@ -50,3 +50,15 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestFloor(t *testing.T) {
+	before := New(Event)
+	time.Sleep(2 * time.Millisecond)
+	at := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	after := New(Event)
+	f := Floor(Event, at)
+	if !(before < f && f <= after) || !strings.HasPrefix(f, "evt_") {
+		t.Errorf("Floor = %q; want between %q and %q", f, before, after)
+	}
+}

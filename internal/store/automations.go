@@ -21,6 +21,7 @@ type automationRow struct {
 	TriggerSourceID  string
 	TriggerJSON      string `gorm:"column:trigger_json"`
 	StepsJSON        string `gorm:"column:steps_json"`
+	FlowJSON         string `gorm:"column:flow_json"`
 	SigningSecret    string
 	Version          int
 	CreatedAt        time.Time
@@ -47,6 +48,10 @@ type runRow struct {
 	WorkflowID        string
 	Status            string
 	Error             string
+	Reason            string
+	WaitingFor        string
+	FlowKey           string
+	TriggerCount      int
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	FinishedAt        *time.Time
@@ -63,16 +68,37 @@ type runStepRow struct {
 	Output     string
 	Error      string
 	Attempts   int
+	WaitingFor string
+	UntilAt    *time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
 }
 
 func (runStepRow) TableName() string { return "run_steps" }
 
+// automationFlow is what of an automation is kept in flow_json: how its runs
+// react to later events and are paced.
+type automationFlow struct {
+	CancelOn    []models.EventMatch  `json:"cancel_on,omitempty"`
+	Concurrency *models.Concurrency  `json:"concurrency,omitempty"`
+	Throttle    *models.PeriodLimit  `json:"throttle,omitempty"`
+	RateLimit   *models.PeriodLimit  `json:"rate_limit,omitempty"`
+	Debounce    *models.DebounceSpec `json:"debounce,omitempty"`
+}
+
 func (s *Store) fromAutomation(a *models.Automation) (automationRow, error) {
 	trig, err := json.Marshal(a.Trigger)
 	if err != nil {
 		return automationRow{}, err
+	}
+	flow := ""
+	if f := (automationFlow{a.CancelOn, a.Concurrency, a.Throttle, a.RateLimit, a.Debounce}); f.CancelOn != nil || f.Concurrency != nil ||
+		f.Throttle != nil || f.RateLimit != nil || f.Debounce != nil {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return automationRow{}, err
+		}
+		flow = string(b)
 	}
 	steps := a.Steps
 	if steps == nil {
@@ -88,7 +114,7 @@ func (s *Store) fromAutomation(a *models.Automation) (automationRow, error) {
 	}
 	return automationRow{ID: a.ID, WorkspaceID: a.WorkspaceID, Name: a.Name, Enabled: a.Enabled,
 		TriggerEventType: a.Trigger.EventType, TriggerSourceID: a.Trigger.SourceID,
-		TriggerJSON: string(trig), StepsJSON: string(st), SigningSecret: secret, Version: a.Version,
+		TriggerJSON: string(trig), StepsJSON: string(st), FlowJSON: flow, SigningSecret: secret, Version: a.Version,
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}, nil
 }
 
@@ -105,6 +131,13 @@ func (s *Store) toAutomation(r automationRow) (models.Automation, error) {
 	}
 	if err := json.Unmarshal([]byte(r.StepsJSON), &a.Steps); err != nil {
 		return a, fmt.Errorf("automation %s steps: %w", r.ID, err)
+	}
+	if r.FlowJSON != "" {
+		var f automationFlow
+		if err := json.Unmarshal([]byte(r.FlowJSON), &f); err != nil {
+			return a, fmt.Errorf("automation %s flow: %w", r.ID, err)
+		}
+		a.CancelOn, a.Concurrency, a.Throttle, a.RateLimit, a.Debounce = f.CancelOn, f.Concurrency, f.Throttle, f.RateLimit, f.Debounce
 	}
 	return a, nil
 }
@@ -180,7 +213,7 @@ func (s *Store) UpdateAutomation(ctx context.Context, a *models.Automation) erro
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := updateScoped(tx, &automationRow{}, &r, a.WorkspaceID, a.ID,
-			"name", "enabled", "trigger_event_type", "trigger_source_id", "trigger_json", "steps_json", "version", "updated_at")
+			"name", "enabled", "trigger_event_type", "trigger_source_id", "trigger_json", "steps_json", "flow_json", "version", "updated_at")
 		if err != nil {
 			return err
 		}
@@ -211,10 +244,11 @@ func (s *Store) AutomationsForEvent(ctx context.Context, workspaceID, eventType,
 func toRun(r runRow, steps []runStepRow) models.AutomationRun {
 	run := models.AutomationRun{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
 		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: models.RunStatus(r.Status), Error: r.Error,
+		Reason: r.Reason, WaitingFor: r.WaitingFor, Key: r.FlowKey, Count: r.TriggerCount,
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), FinishedAt: utcp(r.FinishedAt), Steps: []models.RunStep{}}
 	for _, st := range steps {
 		rs := models.RunStep{ID: st.StepID, Action: st.Action, Status: models.RunStatus(st.Status), Error: st.Error,
-			Attempts: st.Attempts, StartedAt: utcp(st.StartedAt), FinishedAt: utcp(st.FinishedAt)}
+			Attempts: st.Attempts, WaitingFor: st.WaitingFor, Until: utcp(st.UntilAt), StartedAt: utcp(st.StartedAt), FinishedAt: utcp(st.FinishedAt)}
 		if st.Output != "" {
 			rs.Output = json.RawMessage(st.Output)
 		}
@@ -262,28 +296,109 @@ func (s *Store) runWhere(ctx context.Context, query string, args ...any) (*model
 // EnsureRun inserts r with its steps unless the automation already has a run for the
 // event, and returns the stored run.
 func (s *Store) EnsureRun(ctx context.Context, r *models.AutomationRun) (*models.AutomationRun, error) {
-	row := runRow{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
-		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: string(r.Status), Error: r.Error,
-		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), FinishedAt: tsp(r.FinishedAt)}
+	return s.EnsureRunLimited(ctx, r, nil)
+}
+
+// RunLimit is a rate limit a new run must take a token from: Limit runs per
+// Period and Key of the automation, a token bucket refilled continuously. A run
+// that finds the bucket empty is recorded skipped, with Reason.
+type RunLimit struct {
+	Key    string
+	Limit  int
+	Period time.Duration
+	Now    time.Time
+	Reason string
+}
+
+// EnsureRunLimited is EnsureRun for an automation with a rate limit: in the
+// transaction that records a new run it takes a token from limit's bucket,
+// and records the run skipped (limit.Reason) when there is none. A run already
+// recorded for the event is returned as it is, with no token taken, so
+// planning an event again spends nothing twice. A nil limit takes no token.
+func (s *Store) EnsureRunLimited(ctx context.Context, r *models.AutomationRun, limit *RunLimit) (*models.AutomationRun, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
+		if limit != nil {
+			var n int64
+			if err := tx.Model(&runRow{}).Where("automation_id = ? AND event_id = ?", r.AutomationID, r.EventID).Count(&n).Error; err != nil || n > 0 {
+				return err
+			}
+			ok, err := takeToken(tx, r.AutomationID, limit)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				skipped := *r
+				skipped.Status, skipped.Reason, skipped.FinishedAt = models.RunSkipped, limit.Reason, &limit.Now
+				skipped.Steps = nil
+				for _, st := range r.Steps {
+					st.Status = models.RunSkipped
+					skipped.Steps = append(skipped.Steps, st)
+				}
+				r = &skipped
+			}
 		}
-		if len(r.Steps) == 0 {
-			return nil
-		}
-		steps := make([]runStepRow, len(r.Steps))
-		for i, st := range r.Steps {
-			steps[i] = runStepRow{RunID: r.ID, Idx: i, StepID: st.ID, Action: st.Action, Status: string(st.Status),
-				Output: string(st.Output), Error: st.Error, StartedAt: tsp(st.StartedAt), FinishedAt: tsp(st.FinishedAt)}
-		}
-		return tx.Create(&steps).Error // one statement for all the steps
+		return insertRun(tx, r)
 	})
 	if err != nil {
 		return nil, translate(err, "ensure run")
 	}
 	return s.runWhere(ctx, "automation_id = ? AND event_id = ?", r.AutomationID, r.EventID)
+}
+
+// insertRun inserts r and its steps unless its automation and event have a run.
+func insertRun(tx *gorm.DB, r *models.AutomationRun) error {
+	row := runRow{ID: r.ID, WorkspaceID: r.WorkspaceID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+		EventID: r.EventID, WorkflowID: r.WorkflowID, Status: string(r.Status), Error: r.Error,
+		Reason: r.Reason, WaitingFor: r.WaitingFor, FlowKey: r.Key, TriggerCount: r.Count,
+		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), FinishedAt: tsp(r.FinishedAt)}
+	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error
+	}
+	if len(r.Steps) == 0 {
+		return nil
+	}
+	steps := make([]runStepRow, len(r.Steps))
+	for i, st := range r.Steps {
+		steps[i] = runStepRow{RunID: r.ID, Idx: i, StepID: st.ID, Action: st.Action, Status: string(st.Status),
+			Output: string(st.Output), Error: st.Error, StartedAt: tsp(st.StartedAt), FinishedAt: tsp(st.FinishedAt)}
+	}
+	return tx.Create(&steps).Error // one statement for all the steps
+}
+
+// takeToken takes one token from the automation's bucket for limit.Key, if it
+// holds one: a bucket of limit.Limit tokens that refills at Limit per Period.
+func takeToken(tx *gorm.DB, automationID string, limit *RunLimit) (bool, error) {
+	// Write first: it takes the row lock on Postgres and the write lock on
+	// SQLite, so concurrent plans take turns at the bucket.
+	full := float64(limit.Limit)
+	if err := tx.Exec(`INSERT INTO rate_buckets (automation_id, bucket_key, tokens, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (automation_id, bucket_key) DO UPDATE SET tokens = rate_buckets.tokens`,
+		automationID, limit.Key, full, ts(limit.Now)).Error; err != nil {
+		return false, err
+	}
+	var b struct {
+		Tokens    float64
+		UpdatedAt time.Time
+	}
+	if err := tx.Table("rate_buckets").Select("tokens, updated_at").
+		Where("automation_id = ? AND bucket_key = ?", automationID, limit.Key).Take(&b).Error; err != nil {
+		return false, err
+	}
+	tokens := b.Tokens
+	if elapsed := limit.Now.Sub(b.UpdatedAt); elapsed > 0 && limit.Period > 0 {
+		tokens = min(full, tokens+full*float64(elapsed)/float64(limit.Period))
+	}
+	took := tokens >= 1
+	if took {
+		tokens--
+	}
+	updated := b.UpdatedAt
+	if limit.Now.After(updated) {
+		updated = limit.Now
+	}
+	return took, tx.Exec(`UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE automation_id = ? AND bucket_key = ?`,
+		tokens, ts(updated), automationID, limit.Key).Error
 }
 
 // GetRun returns the workspace's run id with its steps.
@@ -337,6 +452,7 @@ func (s *Store) SetRunStatus(ctx context.Context, runID string, status models.Ru
 func (s *Store) SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error {
 	res := s.db.WithContext(ctx).Model(&runStepRow{}).Where("run_id = ? AND idx = ?", runID, idx).Updates(map[string]any{
 		"status": string(st.Status), "output": string(st.Output), "error": st.Error, "attempts": st.Attempts,
+		"waiting_for": st.WaitingFor, "until_at": tsp(st.Until),
 		"started_at": tsp(st.StartedAt), "finished_at": tsp(st.FinishedAt),
 	})
 	if res.Error != nil {
