@@ -181,3 +181,14 @@ type RunWait struct {
 	ExpiresAt      *time.Time
 	MatchedEventID string
 }
+
+// RunLimit is a rate limit a new run must take a token from: Limit runs per
+// Period and Key of the automation, a token bucket refilled continuously. A run
+// that finds the bucket empty is recorded skipped, with Reason.
+type RunLimit struct {
+	Key    string
+	Limit  int
+	Period time.Duration
+	Now    time.Time
+	Reason string
+}

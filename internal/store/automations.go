@@ -299,23 +299,12 @@ func (s *Store) EnsureRun(ctx context.Context, r *models.AutomationRun) (*models
 	return s.EnsureRunLimited(ctx, r, nil)
 }
 
-// RunLimit is a rate limit a new run must take a token from: Limit runs per
-// Period and Key of the automation, a token bucket refilled continuously. A run
-// that finds the bucket empty is recorded skipped, with Reason.
-type RunLimit struct {
-	Key    string
-	Limit  int
-	Period time.Duration
-	Now    time.Time
-	Reason string
-}
-
 // EnsureRunLimited is EnsureRun for an automation with a rate limit: in the
 // transaction that records a new run it takes a token from limit's bucket,
 // and records the run skipped (limit.Reason) when there is none. A run already
 // recorded for the event is returned as it is, with no token taken, so
 // planning an event again spends nothing twice. A nil limit takes no token.
-func (s *Store) EnsureRunLimited(ctx context.Context, r *models.AutomationRun, limit *RunLimit) (*models.AutomationRun, error) {
+func (s *Store) EnsureRunLimited(ctx context.Context, r *models.AutomationRun, limit *models.RunLimit) (*models.AutomationRun, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if limit != nil {
 			var n int64
@@ -368,7 +357,7 @@ func insertRun(tx *gorm.DB, r *models.AutomationRun) error {
 
 // takeToken takes one token from the automation's bucket for limit.Key, if it
 // holds one: a bucket of limit.Limit tokens that refills at Limit per Period.
-func takeToken(tx *gorm.DB, automationID string, limit *RunLimit) (bool, error) {
+func takeToken(tx *gorm.DB, automationID string, limit *models.RunLimit) (bool, error) {
 	// Write first: it takes the row lock on Postgres and the write lock on
 	// SQLite, so concurrent plans take turns at the bucket.
 	full := float64(limit.Limit)

@@ -40,6 +40,8 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		"HookflowSource":     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		"HookflowEndpoint":   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		"HookflowAutomation": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"HookflowWaitingOn":  enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+		"HookflowKey":        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 
