@@ -80,9 +80,10 @@ func (r *Registry) Get(name string) (Action, bool) {
 	return a, ok
 }
 
-// Known reports whether name is a registered action (or the built-in delay).
+// Known reports whether name is a registered action (or a built-in step: delay,
+// wait_for_event).
 func (r *Registry) Known(name string) bool {
-	if name == DelayAction {
+	if name == DelayAction || name == WaitAction {
 		return true
 	}
 	_, ok := r.actions[name]
@@ -91,7 +92,7 @@ func (r *Registry) Known(name string) bool {
 
 // Names lists the registered actions, sorted.
 func (r *Registry) Names() []string {
-	out := []string{DelayAction}
+	out := []string{DelayAction, WaitAction}
 	for n := range r.actions {
 		out = append(out, n)
 	}
@@ -101,6 +102,10 @@ func (r *Registry) Names() []string {
 
 // DelayAction is the durable timer step; the workflow itself sleeps, so it has no Run.
 const DelayAction = "delay"
+
+// WaitAction is the step that waits for a later event (automation.WaitAction);
+// the workflow waits, so it has no Run either.
+const WaitAction = "wait_for_event"
 
 // MaxDelay bounds a delay step.
 const MaxDelay = 90 * 24 * time.Hour

@@ -66,8 +66,10 @@ func (e *Error) Error() string {
 
 // Program is a compiled automation.
 type Program struct {
-	filter cel.Program
-	steps  []compiledStep
+	filter   cel.Program
+	steps    []compiledStep
+	cancelOn []Match
+	flow     Flow
 }
 
 type compiledStep struct {
@@ -75,6 +77,7 @@ type compiledStep struct {
 	action string
 	cond   cel.Program
 	params node
+	wait   *Wait
 }
 
 type compiler struct {
@@ -114,6 +117,9 @@ func Compile(a *models.Automation, known func(action string) bool) (*Program, er
 		}
 		p.filter = prg
 	}
+	if err := c.compileFlow(a, p); err != nil {
+		return nil, err
+	}
 	if len(a.Steps) == 0 || len(a.Steps) > MaxSteps {
 		return nil, top("steps", "give 1 to %d steps", MaxSteps)
 	}
@@ -135,12 +141,16 @@ func Compile(a *models.Automation, known func(action string) bool) (*Program, er
 			return nil, fail("action", "unknown action %q", st.Action)
 		}
 		cs := compiledStep{id: st.ID, action: st.Action}
+		var err error
 		if st.If != "" {
-			prg, err := c.cel(st.If, true, seen, loc("if"))
-			if err != nil {
+			if cs.cond, err = c.cel(st.If, true, seen, loc("if")); err != nil {
 				return nil, err
 			}
-			cs.cond = prg
+		}
+		if st.Action == WaitAction {
+			if cs.wait, err = compileWait(st.Params, seen, loc); err != nil {
+				return nil, err
+			}
 		}
 		var params any = map[string]any{}
 		if raw := strings.TrimSpace(string(st.Params)); raw != "" && raw != "null" {
