@@ -156,15 +156,16 @@ func (s *Store) EventsOfTypeSince(ctx context.Context, workspaceID, eventType st
 	return convertAll(rows, toEvent)
 }
 
-// SetRunWaiting records what a run waits for before its steps start (its turn
-// under a concurrency limit or throttle); "" when it waits no more.
+// SetRunWaiting records what a run not yet started waits for (its turn under a
+// concurrency limit or throttle); "" when it waits no more and is about to
+// start (pending).
 func (s *Store) SetRunWaiting(ctx context.Context, runID, waitingFor string) error {
 	status := models.RunWaiting
 	if waitingFor == "" {
-		status = models.RunRunning
+		status = models.RunPending
 	}
 	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status IN ?", runID,
-		[]string{string(models.RunPending), string(models.RunWaiting), string(models.RunRunning)}).
+		[]string{string(models.RunPending), string(models.RunWaiting)}).
 		Updates(map[string]any{"status": string(status), "waiting_for": waitingFor, "updated_at": ts(time.Now())})
 	return translate(res.Error, "set run waiting")
 }
