@@ -57,8 +57,10 @@ func TestRegisteredNames(t *testing.T) {
 		kind      string
 		got, want []string
 	}{
-		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "BatchWorkflow", "DeliveryRetryWorkflow", "EventWorkflow"}},
-		{"activities", r.activities, []string{"Deliver", "FinishRun", "LoadRun", "PrepareBatch", "PrepareEvent", "RunStep", "StartDelivery"}},
+		{"workflows", r.workflows, []string{"AutomationRunWorkflow", "BatchWorkflow", "ConcurrencyWorkflow", "CountWorkflow",
+			"DebounceWorkflow", "DeliveryRetryWorkflow", "EventWorkflow", "ThrottleWorkflow"}},
+		{"activities", r.activities, []string{"CloseWait", "Deliver", "FinishRun", "LoadRun", "PrepareBatch", "PrepareEvent", "RunStep",
+			"StartDelivery", "StartFlowRun"}},
 	}
 	for _, tt := range tests {
 		sort.Strings(tt.got)

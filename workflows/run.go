@@ -38,33 +38,32 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 	res := RunWorkflowResult{AutomationRunID: in.AutomationRunID}
 	var run LoadRunResult
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx), LoadRunActivity, LoadRunInput{AutomationRunID: in.AutomationRunID}).Get(ctx, &run); err != nil {
+		if ctx.Err() != nil {
+			return res, finishCancelled(ctx, in.AutomationRunID)
+		}
 		return res, fmt.Errorf("load run %s: %w", in.AutomationRunID, err)
+	}
+	if run.Cancelled != "" {
+		return res, nil // cancelled before it started: recorded so already
 	}
 	outputs := run.Outputs
 	if outputs == nil {
 		outputs = map[string]any{}
 	}
 	for i := run.StartAt; i < len(run.StepIDs); i++ {
-		var r RunStepResult
-		step := RunStepInput{AutomationRunID: in.AutomationRunID, Index: i, Event: run.Event, Outputs: outputs}
-		var err error
-		if in.FirstAttemptLocal {
-			err = runStepLocalFirst(ctx, step, &r, in.RetryWaitsInActivity)
-		} else {
-			err = workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, &r)
+		out, skipped, err := runStep(ctx, in, RunStepInput{AutomationRunID: in.AutomationRunID, Index: i, Event: run.Event, Outputs: outputs})
+		if ctx.Err() != nil {
+			// Cancelled (a cancel_on event, or a cancel request) wherever
+			// the run was: in a step, a delay or a wait.
+			return res, finishCancelled(ctx, in.AutomationRunID)
 		}
 		if err != nil {
 			msg := rootMessage(err)
 			_ = workflow.ExecuteLocalActivity(localOptions(ctx), FinishRunActivity, FinishRunInput{AutomationRunID: in.AutomationRunID, Failed: true, Error: msg}).Get(ctx, nil)
 			return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRunFailed, nil)
 		}
-		if r.Delay > 0 {
-			if err := workflow.Sleep(ctx, r.Delay); err != nil {
-				return res, err
-			}
-		}
-		if !r.Skipped {
-			outputs[run.StepIDs[i]] = r.Output
+		if !skipped {
+			outputs[run.StepIDs[i]] = out
 		}
 	}
 	res.Outputs = outputs
@@ -72,6 +71,75 @@ func AutomationRunWorkflow(ctx workflow.Context, in RunWorkflowInput) (RunWorkfl
 		return res, err
 	}
 	return res, nil
+}
+
+// runStep runs one step: its attempts, then the delay it asks for or the event
+// it waits for. It returns the step's output and whether it was skipped.
+func runStep(ctx workflow.Context, in RunWorkflowInput, step RunStepInput) (map[string]any, bool, error) {
+	var r RunStepResult
+	var err error
+	if in.FirstAttemptLocal {
+		err = runStepLocalFirst(ctx, step, &r, in.RetryWaitsInActivity)
+	} else {
+		err = workflow.ExecuteActivity(stepOptions(ctx), RunStepActivity, step).Get(ctx, &r)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if r.Delay > 0 {
+		if err := workflow.Sleep(ctx, r.Delay); err != nil {
+			return nil, false, err
+		}
+	}
+	if r.Wait != nil {
+		out, err := awaitEvent(ctx, step, r.Wait)
+		return out, false, err
+	}
+	return r.Output, r.Skipped, nil
+}
+
+// awaitEvent waits for the event a wait_for_event step registered its wait
+// for: a WaitSignal naming the wait, or the deadline, whichever comes first.
+// Either way CloseWait decides in the database how the wait ended (an event
+// may take it just as it times out) and records the step's output. While it
+// waits, the run's HookflowWaitingOn search attribute names the event type.
+func awaitEvent(ctx workflow.Context, step RunStepInput, w *StepWait) (map[string]any, error) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SAWaitingOn.ValueSet([]string{w.EventType})); err != nil {
+		return nil, err
+	}
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	timer := workflow.NewTimer(timerCtx, max(w.Until.Sub(workflow.Now(ctx)), 0))
+	signals := workflow.GetSignalChannel(ctx, SignalWaitMatched)
+	done := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+		var sig WaitSignal
+		c.Receive(ctx, &sig)
+		done = sig.WaitID == w.WaitID // a signal for an earlier wait is stale
+	})
+	sel.AddFuture(timer, func(workflow.Future) { done = true })
+	for !done {
+		sel.Select(ctx)
+	}
+	stopTimer()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var out map[string]any
+	err := workflow.ExecuteLocalActivity(localOptions(ctx), CloseWaitActivity, CloseWaitInput{
+		AutomationRunID: step.AutomationRunID, Index: step.Index, WaitID: w.WaitID}).Get(ctx, &out)
+	if err != nil {
+		return nil, err
+	}
+	return out, workflow.UpsertTypedSearchAttributes(ctx, SAWaitingOn.ValueUnset())
+}
+
+// finishCancelled records a cancelled run (on a context the cancellation does
+// not reach) and returns the error that closes the workflow as cancelled.
+func finishCancelled(ctx workflow.Context, runID string) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.ExecuteLocalActivity(localOptions(dctx), FinishRunActivity, FinishRunInput{AutomationRunID: runID, Cancelled: true}).Get(dctx, nil)
+	return temporal.NewCanceledError()
 }
 
 // runStepLocalFirst makes a step's first attempt as a local activity, in the

@@ -293,6 +293,12 @@ func (a *Activities) LoadRun(ctx context.Context, in workflows.LoadRunInput) (wo
 		return workflows.LoadRunResult{}, fmt.Errorf("load event of run %s: %w", run.ID, err)
 	}
 	res := workflows.LoadRunResult{Event: workflows.EventFrom(*ev), AutomationID: run.AutomationID, Outputs: map[string]any{}, StartAt: len(run.Steps)}
+	if run.Status == models.RunCancelled {
+		// Cancelled before it started (a cancel_on event while it waited for
+		// its turn): nothing to run.
+		res.Cancelled = workflows.LoadRunCancelled
+		return res, nil
+	}
 	startSet := false
 	for i, st := range run.Steps {
 		res.StepIDs = append(res.StepIDs, st.ID)
@@ -315,14 +321,27 @@ func (a *Activities) LoadRun(ctx context.Context, in workflows.LoadRunInput) (wo
 	return res, nil
 }
 
-// FinishRun records a run's outcome.
+// FinishRun records a run's outcome and removes its waits. A cancelled run
+// keeps the reason its canceller recorded (a cancel_on event), or says it was
+// cancelled in Temporal.
 func (a *Activities) FinishRun(ctx context.Context, in workflows.FinishRunInput) error {
 	now := a.now()
 	status := models.RunSucceeded
-	if in.Failed {
+	switch {
+	case in.Cancelled:
+		status = models.RunCancelled
+		if err := a.store.CancelRun(ctx, in.AutomationRunID, "cancelled through Temporal", now); err != nil {
+			return err
+		}
+	case in.Failed:
 		status = models.RunFailed
 	}
-	if err := a.store.SetRunStatus(ctx, in.AutomationRunID, status, in.Error, &now); err != nil {
+	if status != models.RunCancelled {
+		if err := a.store.SetRunStatus(ctx, in.AutomationRunID, status, in.Error, &now); err != nil {
+			return err
+		}
+	}
+	if err := a.store.DeleteRunWaits(ctx, in.AutomationRunID); err != nil {
 		return err
 	}
 	a.metrics.RunFinished(string(status))

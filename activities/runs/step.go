@@ -69,6 +69,9 @@ func (a *Activities) RunStep(ctx context.Context, in workflows.RunStepInput) (wo
 	if s.step.Action == actions.DelayAction {
 		return a.delay(ctx, s, params)
 	}
+	if s.step.Action == actions.WaitAction {
+		return a.wait(ctx, s)
+	}
 	return a.perform(ctx, s, params)
 }
 

@@ -23,6 +23,7 @@ import (
 // memStore is an in-memory runs.Store holding one automation, its event and run:
 // enough for the run workflow's unit tests, which are about the steps' retries.
 type memStore struct {
+	noWaits
 	mu  sync.Mutex
 	au  models.Automation
 	ev  models.Event
@@ -39,6 +40,31 @@ func newMemStore(steps ...models.Step) *memStore {
 	}
 	return &memStore{au: au, run: run, ev: models.Event{ID: "evt_1", WorkspaceID: "ws_1", Type: "order.placed",
 		Data: json.RawMessage(`{"total":10}`), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+}
+
+// noWaits is a store without waits: the run workflow's unit tests have no
+// wait_for_event steps or cancel_on.
+type noWaits struct{}
+
+func (noWaits) InsertWaits(_ context.Context, w []models.RunWait) ([]models.RunWait, error) {
+	return w, nil
+}
+func (noWaits) WaitPaths(context.Context, string, string) ([]string, error) { return nil, nil }
+func (noWaits) OpenWaits(context.Context, string, string, string, string, int) ([]models.RunWait, error) {
+	return nil, nil
+}
+func (noWaits) CountCondWaits(context.Context, string, string) (int, error) { return 0, nil }
+func (noWaits) ClaimWait(context.Context, string, string) (bool, error)     { return false, nil }
+func (noWaits) CloseWait(context.Context, string) (string, error)           { return "", nil }
+func (noWaits) DeleteRunWaits(context.Context, string) error                { return nil }
+func (noWaits) SetRunWaiting(context.Context, string, string) error         { return nil }
+func (noWaits) CancelRun(context.Context, string, string, time.Time) error  { return nil }
+func (noWaits) EventsOfTypeSince(context.Context, string, string, time.Time, int) ([]models.Event, error) {
+	return nil, nil
+}
+
+func (s *memStore) EnsureRunLimited(ctx context.Context, r *models.AutomationRun, _ *models.RunLimit) (*models.AutomationRun, error) {
+	return s.EnsureRun(ctx, r)
 }
 
 func (s *memStore) AutomationsForEvent(context.Context, string, string, string) ([]models.Automation, error) {

@@ -201,7 +201,8 @@ func newWorker(p *process) (worker.Worker, error) {
 	}
 	httpClient := newGuard(cfg).Client(dispatch.DefaultTimeout)
 	policy := attempt.Policy{Schedule: cfg.RetrySchedule}
-	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger, p.metrics), logger, runs.Config{Policy: policy, Metrics: p.metrics})
+	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger, p.metrics), logger, runs.Config{
+		Policy: policy, Metrics: p.metrics, Engine: workflows.NewStarter(c, cfg.TaskQueue)})
 	deliveryActs := delivery.New(st, httpClient, env, logger, delivery.Config{
 		Policy:       policy,
 		DisableAfter: cfg.DisableAfter,

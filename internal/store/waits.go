@@ -171,16 +171,18 @@ func (s *Store) SetRunWaiting(ctx context.Context, runID, waitingFor string) err
 }
 
 // CancelRun records a run as cancelled for reason: the run and every step not
-// finished, and its waits removed.
+// finished, and its waits removed. A run that has finished (succeeded, failed,
+// skipped) stays as it ended; one already cancelled keeps its first reason.
 func (s *Store) CancelRun(ctx context.Context, runID, reason string, at time.Time) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&runRow{}).Where("id = ?", runID).Updates(map[string]any{
-			"status": string(models.RunCancelled), "reason": reason, "waiting_for": "", "finished_at": ts(at), "updated_at": ts(at)})
+		res := tx.Model(&runRow{}).Where("id = ? AND status NOT IN ?", runID,
+			[]string{string(models.RunSucceeded), string(models.RunFailed), string(models.RunSkipped), string(models.RunCancelled)}).
+			Updates(map[string]any{"status": string(models.RunCancelled), "reason": reason, "waiting_for": "", "finished_at": ts(at), "updated_at": ts(at)})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return gorm.ErrRecordNotFound
+			return nil // finished, or cancelled already
 		}
 		unfinished := []string{string(models.RunPending), string(models.RunRunning), string(models.RunWaiting)}
 		if err := tx.Model(&runStepRow{}).Where("run_id = ? AND status IN ?", runID, unfinished).
