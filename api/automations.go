@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,60 @@ type automationRequest struct {
 	Enabled *bool           `json:"enabled"`
 	Trigger *models.Trigger `json:"trigger"`
 	Steps   *[]models.Step  `json:"steps"`
+	// Flow control and cancel_on: absent keeps what is saved (PATCH), null
+	// removes it; PUT replaces the automation, so absent removes it too.
+	CancelOn    json.RawMessage `json:"cancel_on"`
+	Concurrency json.RawMessage `json:"concurrency"`
+	Throttle    json.RawMessage `json:"throttle"`
+	RateLimit   json.RawMessage `json:"rate_limit"`
+	Debounce    json.RawMessage `json:"debounce"`
+}
+
+// applyFlow sets the request's cancel_on and flow control on a (replace: as
+// PUT does, absent fields removed).
+func applyFlow(a *models.Automation, req automationRequest, replace bool) error {
+	fields := []struct {
+		name string
+		raw  json.RawMessage
+		dst  any
+	}{
+		{"cancel_on", req.CancelOn, &a.CancelOn},
+		{"concurrency", req.Concurrency, &a.Concurrency},
+		{"throttle", req.Throttle, &a.Throttle},
+		{"rate_limit", req.RateLimit, &a.RateLimit},
+		{"debounce", req.Debounce, &a.Debounce},
+	}
+	for _, f := range fields {
+		raw := f.raw
+		if len(raw) == 0 {
+			if !replace {
+				continue
+			}
+			raw = json.RawMessage("null")
+		}
+		// Decoding null into a pointer or slice sets it to nil: removed.
+		reset(f.dst)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(f.dst); err != nil {
+			return models.Invalid(f.name, "%v", err)
+		}
+	}
+	return nil
+}
+
+// reset zeroes what p points to, so a decode starts from nothing.
+func reset(p any) {
+	switch x := p.(type) {
+	case *[]models.EventMatch:
+		*x = nil
+	case **models.Concurrency:
+		*x = nil
+	case **models.PeriodLimit:
+		*x = nil
+	case **models.DebounceSpec:
+		*x = nil
+	}
 }
 
 // compileAutomation checks a definition as it would run; its error names the step,
@@ -67,6 +122,10 @@ func (s *Server) createAutomation(c *gin.Context) {
 	a := &models.Automation{ID: ids.New(ids.Automation), WorkspaceID: workspace(c), Enabled: true, Version: 1,
 		SigningSecret: secret, CreatedAt: now, UpdatedAt: now}
 	applyAutomation(a, req)
+	if err := applyFlow(a, req, true); err != nil {
+		s.fail(c, err)
+		return
+	}
 	if req.Trigger == nil || req.Steps == nil || req.Name == nil {
 		s.fail(c, models.Invalid("", "name, trigger and steps are required"))
 		return
@@ -135,6 +194,9 @@ func (s *Server) updateAutomation(c *gin.Context) {
 	}
 	a, ok := changeOne(s, c, s.loadAutomation, func(a *models.Automation) error {
 		applyAutomation(a, req)
+		if err := applyFlow(a, req, c.Request.Method == http.MethodPut); err != nil {
+			return err
+		}
 		if _, err := s.compileAutomation(a); err != nil {
 			return err
 		}

@@ -52,13 +52,18 @@ func (s *stack) waitRuns(eventID string, n int, timeout time.Duration) []models.
 			return false
 		}
 		for _, r := range ev.Runs {
-			if r.Status != models.RunSucceeded && r.Status != models.RunFailed {
+			if !finished(r.Status) {
 				return false
 			}
 		}
 		return true
 	}, func() string { return fmt.Sprintf("event %s: runs %+v finished (want %d)", eventID, ev.Runs, n) })
 	return ev.Runs
+}
+
+// finished is a run status a run does not leave.
+func finished(st models.RunStatus) bool {
+	return st == models.RunSucceeded || st == models.RunFailed || st == models.RunCancelled || st == models.RunSkipped
 }
 
 func review(id string, rating int) map[string]any {
