@@ -120,3 +120,45 @@ func TestCancelOn(t *testing.T) {
 	}
 	s.recordHistory(r.WorkflowID, "run_cancelled_in_delay")
 }
+
+// TestRateLimit: 1 run per minute per customer; five orders of one customer
+// start one run and record four skipped, with the reason; another customer's
+// order is not held back.
+func TestRateLimit(t *testing.T) {
+	s := newStack(t)
+	slack := testenv.NewSlackReceiver(t, 200)
+	s.createAutomation(`{"name":"one thank-you a minute","trigger":{"event_type":"order.placed"},
+	 "rate_limit":{"key":"event.data.customer_id","limit":1,"period":"1m"},"steps":[
+	 {"id":"thank","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"thanks {{ .event.data.customer_id }}"}}]}`)
+	var evs []accepted
+	for i := range 5 {
+		evs = append(evs, s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"customer_id": "cus_rl", "n": i}}))
+	}
+	other := s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"customer_id": "cus_other"}})
+	var ran, skipped int
+	for _, ev := range evs {
+		r := s.waitRuns(ev.ID, 1, 20*time.Second)[0]
+		switch r.Status {
+		case models.RunSucceeded:
+			ran++
+		case models.RunSkipped:
+			skipped++
+			if !strings.Contains(r.Reason, "rate_limit: 1 run(s) per 1m") || !strings.Contains(r.Reason, `"cus_rl"`) {
+				t.Errorf("skipped run's reason %q", r.Reason)
+			}
+		default:
+			t.Errorf("run %s: %+v", r.Status, r)
+		}
+	}
+	if ran != 1 || skipped != 4 {
+		t.Errorf("%d runs ran and %d skipped, want 1 and 4", ran, skipped)
+	}
+	if r := s.waitRuns(other.ID, 1, 20*time.Second)[0]; r.Status != models.RunSucceeded {
+		t.Errorf("other customer's run %s", r.Status)
+	}
+	got := texts(slack)
+	slices.Sort(got)
+	if want := []string{"thanks cus_other", "thanks cus_rl"}; !slices.Equal(got, want) {
+		t.Errorf("slack got %q, want %q", got, want)
+	}
+}
