@@ -228,6 +228,81 @@ type testStep struct {
 	Params  map[string]any `json:"params"`
 	Skipped bool           `json:"skipped"`
 	Note    string         `json:"note,omitempty"`
+	// WaitsFor is what a wait_for_event step would wait for with this event.
+	WaitsFor *testWait `json:"waits_for,omitempty"`
+}
+
+// testWait is a wait (a wait_for_event step or a cancel_on entry) as the dry
+// run shows it: the awaited type, and the value its match path has on the
+// sample event (what the later event must carry), or its condition.
+type testWait struct {
+	EventType string `json:"event_type"`
+	Match     string `json:"match,omitempty"`
+	Value     any    `json:"value,omitempty"`
+	If        string `json:"if,omitempty"`
+	Timeout   string `json:"timeout,omitempty"`
+	Note      string `json:"note,omitempty"`
+}
+
+// testFlow is the flow control that would apply to the sample event: each
+// control with the key the event has for it.
+type testFlow struct {
+	CancelOn    []testWait     `json:"cancel_on,omitempty"`
+	Count       map[string]any `json:"count,omitempty"`
+	Concurrency map[string]any `json:"concurrency,omitempty"`
+	Throttle    map[string]any `json:"throttle,omitempty"`
+	RateLimit   map[string]any `json:"rate_limit,omitempty"`
+	Debounce    map[string]any `json:"debounce,omitempty"`
+}
+
+func waitView(m automation.Match, eventMap map[string]any) testWait {
+	w := testWait{EventType: m.EventType, Match: m.Path, If: m.Cond}
+	if m.Path != "" {
+		v, ok := automation.PathValue(eventMap, m.Path)
+		if !ok {
+			w.Note = fmt.Sprintf("the sample event has no %s: no later event can match", m.Path)
+		} else {
+			_ = json.Unmarshal([]byte(v), &w.Value)
+		}
+	}
+	return w
+}
+
+// flowView is the flow control a would apply to the sample event.
+func flowView(ctx context.Context, a *models.Automation, prog *automation.Program, eventMap map[string]any) *testFlow {
+	f := &testFlow{}
+	for _, m := range prog.CancelOn() {
+		f.CancelOn = append(f.CancelOn, waitView(m, eventMap))
+	}
+	view := func(field string, settings map[string]any) map[string]any {
+		key, err := prog.Flow().Key(ctx, field, eventMap)
+		if err != nil {
+			settings["note"] = fmt.Sprintf("the key does not evaluate on the sample event (no run would start): %v", err)
+		} else {
+			settings["key"] = key
+		}
+		return settings
+	}
+	if c := a.Trigger.Count; c != nil {
+		f.Count = view("trigger.count", map[string]any{"threshold": c.Threshold, "within": c.Within,
+			"note": fmt.Sprintf("a run starts at the %d. event with this key within %s, with that event", c.Threshold, c.Within)})
+	}
+	if c := a.Concurrency; c != nil {
+		f.Concurrency = view("concurrency", map[string]any{"limit": c.Limit})
+	}
+	if t := a.Throttle; t != nil {
+		f.Throttle = view("throttle", map[string]any{"limit": t.Limit, "period": t.Period})
+	}
+	if r := a.RateLimit; r != nil {
+		f.RateLimit = view("rate_limit", map[string]any{"limit": r.Limit, "period": r.Period})
+	}
+	if d := a.Debounce; d != nil {
+		f.Debounce = view("debounce", map[string]any{"period": d.Period})
+	}
+	if f.CancelOn == nil && f.Count == nil && f.Concurrency == nil && f.Throttle == nil && f.RateLimit == nil && f.Debounce == nil {
+		return nil
+	}
+	return f
 }
 
 // testAutomation shows what a sample event would do — whether it matches and each
@@ -277,9 +352,18 @@ func (s *Server) testAutomation(c *gin.Context) {
 		if st.Params, err = prog.Render(ctx, i, eventMap, outputs); err != nil {
 			st.Note = fmt.Sprintf("params: %v", err)
 		}
+		if w := prog.Wait(i); w != nil {
+			wv := waitView(w.Match, eventMap)
+			wv.Timeout = w.Timeout.String()
+			st.WaitsFor = &wv
+		}
 		steps = append(steps, st)
 	}
-	c.JSON(http.StatusOK, gin.H{"matched": matched, "automation_id": a.ID, "version": a.Version, "steps": steps})
+	out := gin.H{"matched": matched, "automation_id": a.ID, "version": a.Version, "steps": steps}
+	if f := flowView(ctx, a, prog, eventMap); f != nil {
+		out["flow_control"] = f
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) listAutomationRuns(c *gin.Context) {

@@ -20,9 +20,24 @@ func order(typ, id string) map[string]any {
 func TestAbandonedCart(t *testing.T) {
 	s := newStack(t)
 	slack := testenv.NewSlackReceiver(t, 200)
-	s.createAutomation(`{"name":"abandoned cart","trigger":{"event_type":"order.created"},"steps":[
+	au := s.createAutomation(`{"name":"abandoned cart","trigger":{"event_type":"order.created"},"steps":[
 	 {"id":"paid","action":"wait_for_event","params":{"event_type":"payment.succeeded","match":"data.order_id","timeout":"2s"}},
 	 {"id":"nudge","action":"slack.post","if":"!steps.paid.matched","params":{"webhook_url":"` + slack.URL + `","text":"cart {{ .event.data.order_id }} abandoned"}}]}`)
+	// The dry run says what the wait would wait for.
+	var dry struct {
+		Steps []struct {
+			WaitsFor *struct {
+				EventType string `json:"event_type"`
+				Value     any    `json:"value"`
+				Timeout   string `json:"timeout"`
+			} `json:"waits_for"`
+		} `json:"steps"`
+	}
+	s.do("POST", "/v1/automations/"+au.ID+"/test", `{"event":{"type":"order.created","data":{"order_id":"o-9"}}}`, &dry)
+	if len(dry.Steps) != 2 || dry.Steps[0].WaitsFor == nil || dry.Steps[0].WaitsFor.Value != "o-9" ||
+		dry.Steps[0].WaitsFor.EventType != "payment.succeeded" || dry.Steps[0].WaitsFor.Timeout != "2s" {
+		t.Errorf("dry run: %+v", dry)
+	}
 	paid := s.sendEvent(order("order.created", "cart-paid"))
 	unpaid := s.sendEvent(order("order.created", "cart-unpaid"))
 	other := s.sendEvent(order("order.created", "cart-other"))
@@ -127,9 +142,18 @@ func TestCancelOn(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	s := newStack(t)
 	slack := testenv.NewSlackReceiver(t, 200)
-	s.createAutomation(`{"name":"one thank-you a minute","trigger":{"event_type":"order.placed"},
+	au := s.createAutomation(`{"name":"one thank-you a minute","trigger":{"event_type":"order.placed"},
 	 "rate_limit":{"key":"event.data.customer_id","limit":1,"period":"1m"},"steps":[
 	 {"id":"thank","action":"slack.post","params":{"webhook_url":"` + slack.URL + `","text":"thanks {{ .event.data.customer_id }}"}}]}`)
+	var dry struct {
+		Flow struct {
+			RateLimit map[string]any `json:"rate_limit"`
+		} `json:"flow_control"`
+	}
+	s.do("POST", "/v1/automations/"+au.ID+"/test", `{"event":{"type":"order.placed","data":{"customer_id":"cus_x"}}}`, &dry)
+	if dry.Flow.RateLimit["key"] != "cus_x" || dry.Flow.RateLimit["limit"] != float64(1) {
+		t.Errorf("dry run flow control: %+v", dry.Flow)
+	}
 	var evs []accepted
 	for i := range 5 {
 		evs = append(evs, s.sendEvent(map[string]any{"type": "order.placed", "data": map[string]any{"customer_id": "cus_rl", "n": i}}))
@@ -160,5 +184,40 @@ func TestRateLimit(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"thanks cus_other", "thanks cus_rl"}; !slices.Equal(got, want) {
 		t.Errorf("slack got %q, want %q", got, want)
+	}
+}
+
+// TestBadFlowControl: definitions that could never wait, count or pace as
+// asked are refused at save, naming the field.
+func TestBadFlowControl(t *testing.T) {
+	s := newStack(t)
+	step := `"steps":[{"id":"one","action":"event.emit","params":{"type":"a.c"}}]`
+	tests := []struct{ name, body, field string }{
+		{"wait without match or if", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"w","action":"wait_for_event","params":{"event_type":"p.s","timeout":"2s"}}]}`, "steps[0]"},
+		{"wait with a bad timeout", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"w","action":"wait_for_event","params":{"event_type":"p.s","match":"data.id","timeout":"2 days"}}]}`, "params.timeout"},
+		{"wait with an unknown param", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"w","action":"wait_for_event","params":{"event_type":"p.s","match":"data.id","timeout":"2s","extra":1}}]}`, "params"},
+		{"wait if over a later step", `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"w","action":"wait_for_event","params":{"event_type":"p.s","if":"steps.later.x == async.data.x","timeout":"2s"}},{"id":"later","action":"event.emit","params":{"type":"a.c"}}]}`, "params.if"},
+		{"cancel_on bad path", `{"name":"x","trigger":{"event_type":"a.b"},"cancel_on":[{"event_type":"o.c","match":"data..id"}],` + step + `}`, "cancel_on[0].match"},
+		{"cancel_on bad type", `{"name":"x","trigger":{"event_type":"a.b"},"cancel_on":[{"event_type":"o c","match":"data.id"}],` + step + `}`, "cancel_on[0].event_type"},
+		{"count without key", `{"name":"x","trigger":{"event_type":"a.b","count":{"threshold":3,"within":"1h"}},` + step + `}`, "trigger.count.key"},
+		{"count zero threshold", `{"name":"x","trigger":{"event_type":"a.b","count":{"key":"event.data.id","threshold":0,"within":"1h"}},` + step + `}`, "trigger.count.threshold"},
+		{"count bad key", `{"name":"x","trigger":{"event_type":"a.b","count":{"key":"evnt.data.id","threshold":3,"within":"1h"}},` + step + `}`, "trigger.count.key"},
+		{"concurrency zero", `{"name":"x","trigger":{"event_type":"a.b"},"concurrency":{"limit":0},` + step + `}`, "concurrency.limit"},
+		{"throttle no period", `{"name":"x","trigger":{"event_type":"a.b"},"throttle":{"limit":2},` + step + `}`, "throttle.period"},
+		{"rate limit huge period", `{"name":"x","trigger":{"event_type":"a.b"},"rate_limit":{"limit":2,"period":"400d"},` + step + `}`, "rate_limit.period"},
+		{"debounce and concurrency", `{"name":"x","trigger":{"event_type":"a.b"},"debounce":{"period":"1s"},"concurrency":{"limit":1},` + step + `}`, "debounce"},
+		{"rate limit and count", `{"name":"x","trigger":{"event_type":"a.b","count":{"key":"event.data.id","threshold":3,"within":"1h"}},"rate_limit":{"limit":1,"period":"1m"},` + step + `}`, "rate_limit"},
+		{"unknown field", `{"name":"x","trigger":{"event_type":"a.b"},"concurrency":{"limit":1,"keys":"x"},` + step + `}`, "concurrency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e apiError
+			if code := s.do("POST", "/v1/automations", tt.body, &e); code != 400 {
+				t.Fatalf("status %d, want 400", code)
+			}
+			if !strings.Contains(e.Error.Message, tt.field) {
+				t.Errorf("message %q does not name %s", e.Error.Message, tt.field)
+			}
+		})
 	}
 }
