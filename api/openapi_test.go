@@ -225,8 +225,12 @@ func TestREADMECurlExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	automations, err := os.ReadFile("../docs/AUTOMATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, ops := loadSpec(t)
-	cmds := curlCommands(string(readme))
+	cmds := append(curlCommands(string(readme)), curlCommands(string(automations))...)
 	if len(cmds) < 8 {
 		t.Fatalf("found %d curl commands in README.md; is the parser broken?", len(cmds))
 	}
