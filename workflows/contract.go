@@ -85,10 +85,10 @@ const (
 	// StartFlowRunActivity records the run a flow-control entity decided on
 	// (count, debounce) or marks one it lets go (concurrency, throttle).
 	StartFlowRunActivity = "StartFlowRun"
-	DeliverActivity       = "Deliver"
-	LoadRunActivity       = "LoadRun"
-	RunStepActivity       = "RunStep"
-	FinishRunActivity     = "FinishRun"
+	DeliverActivity      = "Deliver"
+	LoadRunActivity      = "LoadRun"
+	RunStepActivity      = "RunStep"
+	FinishRunActivity    = "FinishRun"
 )
 
 // Error type names of the application errors hookflow's workflows and activities
