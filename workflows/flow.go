@@ -405,8 +405,11 @@ func ConcurrencyWorkflow(ctx workflow.Context, in FlowInput) error {
 	limit := max(in.Limit, 1)
 	var running []runningRun
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		renew := e.wantsNewRun(ctx)
-		for !renew && len(running) < limit && len(q.items) > 0 {
+		for !renew && ctx.Err() == nil && len(running) < limit && len(q.items) > 0 {
 			sig := q.pop()
 			if f := e.letGo(ctx, sig, 0); f != nil {
 				running = append(running, runningRun{id: sig.AutomationRunID, done: f})
@@ -482,6 +485,9 @@ func ThrottleWorkflow(ctx workflow.Context, in FlowInput) error {
 	t := &throttle{limit: max(in.Limit, 1), period: in.Period, started: append([]time.Time(nil), in.Started...)}
 	for {
 		t.letGo(ctx, e, q)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if len(q.items) == 0 && len(t.started) == 0 {
 			if !e.drain(ctx, q.push) {
 				return nil
@@ -515,7 +521,7 @@ type throttle struct {
 // before) takes no turn.
 func (t *throttle) letGo(ctx workflow.Context, e *flowEntity, q *runQueue) {
 	t.prune(workflow.Now(ctx))
-	for len(t.started) < t.limit && len(q.items) > 0 {
+	for ctx.Err() == nil && len(t.started) < t.limit && len(q.items) > 0 {
 		sig := q.pop()
 		if e.letGo(ctx, sig, 0) != nil {
 			t.started = append(t.started, workflow.Now(ctx))
