@@ -240,6 +240,10 @@ type FlowInput struct {
 	// throttle, when its recent runs started.
 	Pending []FlowSignal `json:",omitempty"`
 	Started []time.Time  `json:",omitempty"`
+	// Counted, for count, is the events of the window already counted into
+	// a run: remembered until they leave the window, so that a duplicate
+	// signal of one does not count again after a continue-as-new.
+	Counted []FlowSignal `json:",omitempty"`
 }
 
 // StartFlowRunInput asks for the run of Event: recorded now (count, debounce;
