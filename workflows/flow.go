@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -352,8 +353,10 @@ func DebounceWorkflow(ctx workflow.Context, in FlowInput) error {
 	}
 }
 
-// runQueue is the runs a concurrency or throttle entity holds back, in
-// arrival order. known indexes the runs it holds (queued, and for
+// runQueue is the runs a concurrency or throttle entity holds back, in the
+// order their events were accepted (by time, then by id, which sorts by time
+// too): events planned by batches that ran side by side may signal out of
+// order, and a run queued behind a later event's would wait out of turn. known indexes the runs it holds (queued, and for
 // concurrency running) by id: a run signalled again (a retried plan) while
 // it is held is not queued twice.
 type runQueue struct {
@@ -376,7 +379,27 @@ func (q *runQueue) push(sig FlowSignal) {
 		}
 		q.known[sig.AutomationRunID] = true
 	}
-	q.items = append(q.items, sig)
+	i := len(q.items)
+	for i > 0 && accepted(sig).Less(accepted(q.items[i-1])) {
+		i--
+	}
+	q.items = slices.Insert(q.items, i, sig)
+}
+
+// acceptance orders events as they were accepted.
+type acceptance struct {
+	at time.Time
+	id string
+}
+
+func accepted(s FlowSignal) acceptance { return acceptance{s.CreatedAt, s.EventID} }
+
+// Less reports whether a was accepted before b.
+func (a acceptance) Less(b acceptance) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.id < b.id
 }
 
 // pop takes the oldest run; it stays known until forgotten.
