@@ -26,7 +26,9 @@ func (s *stack) runsOf(automationID string, n int, timeout time.Duration) []mode
 			}
 		}
 		return done >= n
-	}, func() string { return fmt.Sprintf("automation %s: %d runs finished (have %+v)", automationID, n, page.Data) })
+	}, func() string {
+		return fmt.Sprintf("automation %s: %d runs finished (have %+v)", automationID, n, page.Data)
+	})
 	return page.Data
 }
 
