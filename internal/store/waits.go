@@ -55,7 +55,17 @@ func (s *Store) InsertWaits(ctx context.Context, waits []models.RunWait) ([]mode
 			Scope: string(w.Scope), BeganAt: ts(w.BeganAt), ExpiresAt: tsp(w.ExpiresAt), MatchedEventID: w.MatchedEventID}
 	}
 	db := s.db.WithContext(ctx)
-	if err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+	paths := make([]waitPathRow, len(waits))
+	for i, w := range waits {
+		paths[i] = waitPathRow{WorkspaceID: w.WorkspaceID, EventType: w.EventType, MatchPath: w.MatchPath}
+	}
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&paths).Error; err != nil {
+			return err
+		}
+		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
+	})
+	if err != nil {
 		return nil, translate(err, "record waits")
 	}
 	var stored []waitRow
@@ -69,12 +79,21 @@ func (s *Store) InsertWaits(ctx context.Context, waits []models.RunWait) ([]mode
 	return convertAll(stored, func(r waitRow) (models.RunWait, error) { return toWait(r), nil })
 }
 
-// WaitPaths lists the distinct match paths of the open waits for events of
-// eventType in the workspace ("" stands for the waits with a condition).
+type waitPathRow struct {
+	WorkspaceID string `gorm:"primaryKey"`
+	EventType   string `gorm:"primaryKey"`
+	MatchPath   string `gorm:"primaryKey"`
+}
+
+func (waitPathRow) TableName() string { return "wait_paths" }
+
+// WaitPaths lists the match paths waits for events of eventType have used in
+// the workspace ("" stands for the waits with a condition): a primary-key
+// read of a handful of rows, however many runs wait.
 func (s *Store) WaitPaths(ctx context.Context, workspaceID, eventType string) ([]string, error) {
 	var paths []string
-	err := s.db.WithContext(ctx).Model(&waitRow{}).Distinct("match_path").
-		Where("workspace_id = ? AND event_type = ? AND matched_event_id = ''", workspaceID, eventType).
+	err := s.db.WithContext(ctx).Model(&waitPathRow{}).
+		Where("workspace_id = ? AND event_type = ?", workspaceID, eventType).Order("match_path").
 		Pluck("match_path", &paths).Error
 	return paths, translate(err, "wait paths")
 }

@@ -42,6 +42,17 @@ CREATE TABLE run_waits (
 CREATE INDEX run_waits_lookup ON run_waits (workspace_id, event_type, match_path, match_value);
 CREATE INDEX run_waits_run ON run_waits (run_id);
 
+-- The match paths waits for an event type have used in a workspace ('' for
+-- conditions): what an incoming event reads first, a handful of rows however
+-- many runs wait (rows are added as waits are, never needed to be removed: a
+-- path no wait uses any more costs one lookup that finds nothing).
+CREATE TABLE wait_paths (
+    workspace_id text NOT NULL,
+    event_type   text NOT NULL,
+    match_path   text NOT NULL,
+    PRIMARY KEY (workspace_id, event_type, match_path)
+);
+
 -- Rate limits of automations: a token bucket per automation and key.
 CREATE TABLE rate_buckets (
     automation_id text NOT NULL,
