@@ -47,6 +47,11 @@ lint: ## gofmt, go vet, staticcheck, workflowcheck and the import rules
 .PHONY: bench
 bench: ## measure hookflow vs bare Temporal on the local Postgres (~8 min); writes docs/BENCHMARKS.md
 	$(GO) run ./cmd/hookflow-bench $(BENCH_FLAGS)
+	$(GO) test ./internal/store -run '^$$' -bench BenchmarkWaitLookup -benchtime 2000x
+
+.PHONY: bench-waits
+bench-waits: ## what one more waiting run costs an incoming event (docs/BENCHMARKS.md, "What a waiting run costs")
+	$(GO) test ./internal/store -run '^$$' -bench BenchmarkWaitLookup -benchtime 2000x
 
 .PHONY: bench-charts
 bench-charts: ## redraw docs/bench-*.svg and the generated BENCHMARKS.md section from docs/benchmarks.json (no run)
