@@ -313,7 +313,7 @@ func (c *counter) carry(in FlowInput) FlowInput {
 }
 
 // DebounceWorkflow is a debounce's entity: it keeps the key's latest event
-// (in arrival order), and once the key has been quiet for in.Period, no
+// (the last accepted), and once the key has been quiet for in.Period, no
 // signal for that long, starts one run with it. It ends then, or, if signals
 // came in while the run was being started, starts a new quiet period with
 // the latest of them. A continue-as-new carries the latest event (Pending)
@@ -323,7 +323,12 @@ func DebounceWorkflow(ctx workflow.Context, in FlowInput) error {
 	var latest *FlowSignal
 	var quietUntil time.Time
 	take := func(sig FlowSignal) {
-		latest, quietUntil = &sig, workflow.Now(ctx).Add(in.Period)
+		// The latest by acceptance: batches planned side by side may signal
+		// a burst's events out of order. Each resets the quiet period.
+		if latest == nil || !accepted(sig).Less(accepted(*latest)) {
+			latest = &sig
+		}
+		quietUntil = workflow.Now(ctx).Add(in.Period)
 	}
 	if n := len(in.Pending); n > 0 {
 		take(in.Pending[n-1])
@@ -356,8 +361,8 @@ func DebounceWorkflow(ctx workflow.Context, in FlowInput) error {
 // runQueue is the runs a concurrency or throttle entity holds back, in the
 // order their events were accepted (by time, then by id, which sorts by time
 // too): events planned by batches that ran side by side may signal out of
-// order, and a run queued behind a later event's would wait out of turn. known indexes the runs it holds (queued, and for
-// concurrency running) by id: a run signalled again (a retried plan) while
+// order, and a run queued behind a later event's would wait out of turn.
+// known indexes the runs it holds (queued, and for concurrency running) by id: a run signalled again (a retried plan) while
 // it is held is not queued twice.
 type runQueue struct {
 	items []FlowSignal

@@ -36,6 +36,7 @@ type WaitStore interface {
 	ClaimWait(ctx context.Context, waitID, eventID string) (bool, error)
 	CloseWait(ctx context.Context, waitID string) (string, error)
 	DeleteRunWaits(ctx context.Context, runID string) error
+	MoveRunWaits(ctx context.Context, runID, workflowID string) error
 	EventsOfTypeSince(ctx context.Context, workspaceID, eventType string, since time.Time, limit int) ([]models.Event, error)
 }
 
@@ -59,11 +60,17 @@ type waitScope struct {
 // run. Idempotent: a wait taken by ev is taken by it again, and a run ignores
 // a second signal.
 func (a *Activities) React(ctx context.Context, ev *models.Event, eventMap map[string]any) error {
-	paths, err := a.store.WaitPaths(ctx, ev.WorkspaceID, ev.Type)
+	return a.react(ctx, ev, eventMap, a.store.WaitPaths)
+}
+
+// react is React reading the waits' paths from paths (a batch's memo).
+func (a *Activities) react(ctx context.Context, ev *models.Event, eventMap map[string]any,
+	paths func(ctx context.Context, workspaceID, eventType string) ([]string, error)) error {
+	ps, err := paths(ctx, ev.WorkspaceID, ev.Type)
 	if err != nil {
 		return err
 	}
-	for _, path := range paths {
+	for _, path := range ps {
 		value, limit := "", MaxCondWaits
 		if path != "" {
 			v, ok := automation.PathValue(eventMap, path)

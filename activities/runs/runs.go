@@ -154,10 +154,20 @@ func (a *Activities) Candidates() matching.Candidates { return a.store }
 // run to start now, none (a rate limit's skip), or the event handed to the
 // automation's entity workflow (count, debounce, concurrency, throttle).
 func (a *Activities) PlanRuns(ctx context.Context, ev *models.Event, eventMap map[string]any, candidates matching.Candidates) ([]workflows.PlannedRun, error) {
+	paths := a.store.WaitPaths
+	if memo, ok := candidates.(*matching.Memo); ok {
+		paths = func(ctx context.Context, ws, typ string) ([]string, error) {
+			p, read, err := memo.WaitPaths(ctx, ws, typ)
+			if !read {
+				return a.store.WaitPaths(ctx, ws, typ)
+			}
+			return p, err
+		}
+	}
 	if candidates == nil {
 		candidates = a.store
 	}
-	if err := a.React(ctx, ev, eventMap); err != nil {
+	if err := a.react(ctx, ev, eventMap, paths); err != nil {
 		return nil, err
 	}
 	autos, err := matching.New(candidates, a.compile, a.logger).Automations(ctx, ev, eventMap)
@@ -313,6 +323,12 @@ func (a *Activities) LoadRun(ctx context.Context, in workflows.LoadRunInput) (wo
 		}
 		if !startSet {
 			res.StartAt, startSet = i, true
+		}
+	}
+	if id := activityWorkflowID(ctx); id != "" && id != run.WorkflowID {
+		// A retry: its cancel_on must reach this workflow.
+		if err := a.store.MoveRunWaits(ctx, run.ID, id); err != nil {
+			return workflows.LoadRunResult{}, err
 		}
 	}
 	if err := a.store.SetRunStatus(ctx, run.ID, models.RunRunning, "", nil); err != nil {

@@ -97,12 +97,41 @@ func (m *Matcher) matches(ctx context.Context, au *models.Automation, ev *models
 // automation saved meanwhile applies from the next batch on). Not safe for
 // concurrent use; a batch is planned in one goroutine.
 type Memo struct {
-	c    Candidates
-	seen map[[3]string][]models.Automation
+	c     Candidates
+	seen  map[[3]string][]models.Automation
+	paths map[[2]string][]string
 }
 
 // NewMemo returns a Memo over c.
-func NewMemo(c Candidates) *Memo { return &Memo{c: c, seen: map[[3]string][]models.Automation{}} }
+func NewMemo(c Candidates) *Memo {
+	return &Memo{c: c, seen: map[[3]string][]models.Automation{}, paths: map[[2]string][]string{}}
+}
+
+// WaitPather is where the match paths of waits are read (the store).
+type WaitPather interface {
+	WaitPaths(ctx context.Context, workspaceID, eventType string) ([]string, error)
+}
+
+// WaitPaths returns the match paths of the waits for eventType, read once per
+// workspace and type when c reads them (a wait with a new path registered
+// meanwhile reads back the events accepted since it began, this batch's among
+// them). It reports false when c cannot read them.
+func (m *Memo) WaitPaths(ctx context.Context, workspaceID, eventType string) ([]string, bool, error) {
+	wp, ok := m.c.(WaitPather)
+	if !ok {
+		return nil, false, nil
+	}
+	k := [2]string{workspaceID, eventType}
+	if p, ok := m.paths[k]; ok {
+		return p, true, nil
+	}
+	p, err := wp.WaitPaths(ctx, workspaceID, eventType)
+	if err != nil {
+		return nil, true, err
+	}
+	m.paths[k] = p
+	return p, true, nil
+}
 
 // AutomationsForEvent returns c's candidates, read once per key.
 func (m *Memo) AutomationsForEvent(ctx context.Context, workspaceID, eventType, sourceID string) ([]models.Automation, error) {

@@ -212,3 +212,12 @@ func (s *Store) CancelRun(ctx context.Context, runID, reason string, at time.Tim
 	})
 	return translate(err, "cancel run "+runID)
 }
+
+// MoveRunWaits points a run's waits at workflowID: a retried run runs under a
+// workflow of its own (workflows.RunRetryWorkflowID), which its cancel_on
+// must reach.
+func (s *Store) MoveRunWaits(ctx context.Context, runID, workflowID string) error {
+	err := s.db.WithContext(ctx).Model(&waitRow{}).Where("run_id = ? AND workflow_id <> ?", runID, workflowID).
+		Update("workflow_id", workflowID).Error
+	return translate(err, "move waits of "+runID)
+}
