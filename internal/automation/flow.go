@@ -272,11 +272,8 @@ func boundedDuration(s string, lo, hi time.Duration) (time.Duration, error) {
 // compileFlow checks the automation's cancel_on, count trigger and flow
 // control, and compiles their keys into p.
 func (c *compiler) compileFlow(a *models.Automation, p *Program) error {
-	top := func(field, format string, args ...any) error {
-		return &Error{Index: -1, Field: field, Message: fmt.Sprintf(format, args...)}
-	}
 	if len(a.CancelOn) > MaxCancelOn {
-		return top("cancel_on", "give at most %d entries", MaxCancelOn)
+		return topError("cancel_on", "give at most %d entries", MaxCancelOn)
 	}
 	for i, m := range a.CancelOn {
 		cm, err := compileMatch(m, fmt.Sprintf("cancel_on[%d]", i), nil, func(f string) *Error { return &Error{Index: -1, Field: f} })
@@ -286,93 +283,110 @@ func (c *compiler) compileFlow(a *models.Automation, p *Program) error {
 		p.cancelOn = append(p.cancelOn, cm)
 	}
 	p.flow.keys = map[string]cel.Program{}
-	key := func(field, expr string) error {
-		if expr == "" {
-			return nil
+	f := flowCompiler{c: c, p: p}
+	if err := f.count(a.Trigger.Count); err != nil {
+		return err
+	}
+	if err := f.controls(a); err != nil {
+		return err
+	}
+	if len(f.entity) > 1 {
+		return topError(f.entity[1], "cannot be combined with %s: give one of trigger.count, concurrency, throttle and debounce", f.entity[0])
+	}
+	if r := a.RateLimit; r != nil {
+		if len(f.entity) == 1 && (f.entity[0] == "trigger.count" || f.entity[0] == "debounce") {
+			return topError("rate_limit", "cannot be combined with %s, which starts one run for many events", f.entity[0])
 		}
-		prg, err := c.cel(expr, false, nil, &Error{Index: -1, Field: field + ".key"})
-		if err != nil {
+		var err error
+		if p.flow.RateLimit, err = f.limited("rate_limit", r.Key, r.Limit, r.Period); err != nil {
 			return err
 		}
-		p.flow.keys[field] = prg
+	}
+	return nil
+}
+
+func topError(field, format string, args ...any) error {
+	return &Error{Index: -1, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// flowCompiler compiles one automation's flow control; entity lists the
+// controls given that are per-key entities (at most one is allowed).
+type flowCompiler struct {
+	c      *compiler
+	p      *Program
+	entity []string
+}
+
+func (f *flowCompiler) key(field, expr string) error {
+	if expr == "" {
 		return nil
 	}
-	limit := func(field string, n int) error {
-		if n < 1 || n > MaxFlowLimit {
-			return top(field+".limit", "give a limit from 1 to %d", MaxFlowLimit)
+	prg, err := f.c.cel(expr, false, nil, &Error{Index: -1, Field: field + ".key"})
+	if err != nil {
+		return err
+	}
+	f.p.flow.keys[field] = prg
+	return nil
+}
+
+// limited checks a control's key, limit and (when period is not "-") period.
+func (f *flowCompiler) limited(field, key string, limit int, period string) (time.Duration, error) {
+	if limit < 1 || limit > MaxFlowLimit {
+		return 0, topError(field+".limit", "give a limit from 1 to %d", MaxFlowLimit)
+	}
+	var d time.Duration
+	if period != "-" {
+		var err error
+		if d, err = boundedDuration(period, MinPeriod, MaxPeriod); err != nil {
+			return 0, topError(field+".period", "%v", err)
 		}
+	}
+	return d, f.key(field, key)
+}
+
+func (f *flowCompiler) count(ct *models.CountTrigger) error {
+	if ct == nil {
 		return nil
 	}
-	period := func(field, s string) (time.Duration, error) {
-		d, err := boundedDuration(s, MinPeriod, MaxPeriod)
-		if err != nil {
-			return 0, top(field+".period", "%v", err)
-		}
-		return d, nil
+	f.entity = append(f.entity, "trigger.count")
+	if ct.Key == "" {
+		return topError("trigger.count.key", "is required: a CEL expression over event, such as \"event.data.review_id\"")
 	}
-	var entity []string
-	if ct := a.Trigger.Count; ct != nil {
-		entity = append(entity, "trigger.count")
-		if ct.Key == "" {
-			return top("trigger.count.key", "is required: a CEL expression over event, such as \"event.data.review_id\"")
-		}
-		if err := key("trigger.count", ct.Key); err != nil {
-			return err
-		}
-		if ct.Threshold < 1 || ct.Threshold > MaxThreshold {
-			return top("trigger.count.threshold", "give a threshold from 1 to %d", MaxThreshold)
-		}
-		d, err := boundedDuration(ct.Within, time.Second, MaxWindow)
-		if err != nil {
-			return top("trigger.count.within", "%v", err)
-		}
-		p.flow.Within = d
+	if err := f.key("trigger.count", ct.Key); err != nil {
+		return err
 	}
-	if cc := a.Concurrency; cc != nil {
-		entity = append(entity, "concurrency")
-		if err := limit("concurrency", cc.Limit); err != nil {
-			return err
-		}
-		if err := key("concurrency", cc.Key); err != nil {
-			return err
-		}
+	if ct.Threshold < 1 || ct.Threshold > MaxThreshold {
+		return topError("trigger.count.threshold", "give a threshold from 1 to %d", MaxThreshold)
 	}
+	d, err := boundedDuration(ct.Within, time.Second, MaxWindow)
+	if err != nil {
+		return topError("trigger.count.within", "%v", err)
+	}
+	f.p.flow.Within = d
+	return nil
+}
+
+// controls checks concurrency, throttle and debounce.
+func (f *flowCompiler) controls(a *models.Automation) error {
 	var err error
+	if cc := a.Concurrency; cc != nil {
+		f.entity = append(f.entity, "concurrency")
+		if _, err = f.limited("concurrency", cc.Key, cc.Limit, "-"); err != nil {
+			return err
+		}
+	}
 	if t := a.Throttle; t != nil {
-		entity = append(entity, "throttle")
-		if err := limit("throttle", t.Limit); err != nil {
-			return err
-		}
-		if p.flow.Throttle, err = period("throttle", t.Period); err != nil {
-			return err
-		}
-		if err := key("throttle", t.Key); err != nil {
+		f.entity = append(f.entity, "throttle")
+		if f.p.flow.Throttle, err = f.limited("throttle", t.Key, t.Limit, t.Period); err != nil {
 			return err
 		}
 	}
 	if d := a.Debounce; d != nil {
-		entity = append(entity, "debounce")
-		if p.flow.Debounce, err = period("debounce", d.Period); err != nil {
-			return err
+		f.entity = append(f.entity, "debounce")
+		if f.p.flow.Debounce, err = boundedDuration(d.Period, MinPeriod, MaxPeriod); err != nil {
+			return topError("debounce.period", "%v", err)
 		}
-		if err := key("debounce", d.Key); err != nil {
-			return err
-		}
-	}
-	if len(entity) > 1 {
-		return top(entity[1], "cannot be combined with %s: give one of trigger.count, concurrency, throttle and debounce", entity[0])
-	}
-	if r := a.RateLimit; r != nil {
-		if len(entity) == 1 && (entity[0] == "trigger.count" || entity[0] == "debounce") {
-			return top("rate_limit", "cannot be combined with %s, which starts one run for many events", entity[0])
-		}
-		if err := limit("rate_limit", r.Limit); err != nil {
-			return err
-		}
-		if p.flow.RateLimit, err = period("rate_limit", r.Period); err != nil {
-			return err
-		}
-		if err := key("rate_limit", r.Key); err != nil {
+		if err := f.key("debounce", d.Key); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,53 @@
+package automation
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hookflow/hookflow/models"
+)
+
+func TestPathValue(t *testing.T) {
+	ev := map[string]any{"data": map[string]any{"order_id": "o1", "n": int64(3), "items": []any{map[string]any{"sku": "a"}},
+		"obj": map[string]any{"b": 1, "a": 2}, "none": nil}}
+	for path, want := range map[string]string{"data.order_id": `"o1"`, "data.n": "3", "data.items.0.sku": `"a"`, "data.obj": `{"a":2,"b":1}`} {
+		if got, ok := PathValue(ev, path); !ok || got != want {
+			t.Errorf("PathValue(%s) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+	for _, path := range []string{"data.missing", "data.none", "data.items.1", "data.order_id.x", "data.items.x"} {
+		if got, ok := PathValue(ev, path); ok {
+			t.Errorf("PathValue(%s) = %q, want nothing", path, got)
+		}
+	}
+}
+
+func TestFlowKeys(t *testing.T) {
+	a := &models.Automation{Name: "x", Trigger: models.Trigger{EventType: "a.b"},
+		Concurrency: &models.Concurrency{Key: "event.data.customer", Limit: 1},
+		RateLimit:   &models.PeriodLimit{Key: "event.data.n", Limit: 1, Period: "1m"},
+		CancelOn:    []models.EventMatch{{EventType: "a.c", If: "async.data.x == event.data.x"}},
+		Steps:       []models.Step{{ID: "one", Action: "delay", Params: []byte(`{"duration":"1s"}`)}}}
+	p, err := Compile(a, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := map[string]any{"data": map[string]any{"customer": "cus_1", "n": int64(7), "x": "y"}}
+	ctx := context.Background()
+	if k, err := p.Flow().Key(ctx, "concurrency", ev); err != nil || k != "cus_1" {
+		t.Errorf("concurrency key %q, %v", k, err)
+	}
+	if k, err := p.Flow().Key(ctx, "rate_limit", ev); err != nil || k != "7" {
+		t.Errorf("rate_limit key %q, %v (want the number as JSON)", k, err)
+	}
+	if k, err := p.Flow().Key(ctx, "throttle", ev); err != nil || k != "" {
+		t.Errorf("no throttle: key %q, %v", k, err)
+	}
+	if _, err := p.Flow().Key(ctx, "concurrency", map[string]any{"data": map[string]any{}}); err == nil {
+		t.Error("a key missing from the event evaluated")
+	}
+	ok, err := MatchCond(ctx, p.CancelOn()[0].Cond, ev, map[string]any{"data": map[string]any{"x": "y"}}, nil)
+	if err != nil || !ok {
+		t.Errorf("cancel_on if: %v, %v", ok, err)
+	}
+}
