@@ -72,6 +72,8 @@ type PlannedRun struct {
 	AutomationRunID string `json:"RunID"`
 	AutomationID    string
 	WorkflowID      string
+	// Key is the run's rate-limit key, if any: the run carries it as HookflowKey.
+	Key string `json:",omitempty"`
 }
 
 // PrepareEventResult lists the deliveries to make and the runs to start. Duplicate

@@ -175,15 +175,15 @@ func runStepLocalFirst(ctx workflow.Context, step RunStepInput, r *RunStepResult
 func startRuns(ctx workflow.Context, workspaceID, eventType string, runs []PlannedRun) []workflow.ChildWorkflowFuture {
 	futures := make([]workflow.ChildWorkflowFuture, len(runs))
 	for i, r := range runs {
+		sa := []temporal.SearchAttributeUpdate{SAWorkspace.ValueSet(workspaceID), SAEventType.ValueSet(eventType), SAAutomation.ValueSet(r.AutomationID)}
+		if r.Key != "" {
+			sa = append(sa, SAKey.ValueSet(r.Key))
+		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            r.WorkflowID,
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				SAWorkspace.ValueSet(workspaceID),
-				SAEventType.ValueSet(eventType),
-				SAAutomation.ValueSet(r.AutomationID),
-			),
+			TypedSearchAttributes: temporal.NewSearchAttributes(sa...),
 		})
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AutomationRunWorkflowName, RunWorkflowInput{AutomationRunID: r.AutomationRunID, FirstAttemptLocal: true, RetryWaitsInActivity: true})
 	}

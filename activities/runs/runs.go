@@ -225,6 +225,9 @@ func (a *Activities) plan(ctx context.Context, au *models.Automation, ev *models
 		return nil, nil // skipped by the rate limit, or already under way
 	}
 	planned := workflows.PlannedRun{AutomationRunID: stored.ID, AutomationID: au.ID, WorkflowID: stored.WorkflowID}
+	if extras.Limit != nil {
+		planned.Key = extras.Limit.Key
+	}
 	if kind != "" {
 		return nil, a.handOff(ctx, kind, au, ev, key, workflows.FlowSignal{AutomationRunID: stored.ID, WorkflowID: stored.WorkflowID})
 	}

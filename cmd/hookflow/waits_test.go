@@ -52,7 +52,12 @@ func TestAbandonedCart(t *testing.T) {
 		t.Errorf("waiting step says %q until %v", st.WaitingFor, st.Until)
 	}
 	s.waitListed(`HookflowWaitingOn = "payment.succeeded"`, r.WorkflowID)
-	s.sendEvent(order("payment.succeeded", "cart-paid"))
+	pay := order("payment.succeeded", "cart-paid")
+	pay["id"] = "pay-cart-paid"
+	s.sendEvent(pay)
+	if dup := s.sendEvent(pay); !dup.Duplicate { // resumes nothing a second time
+		t.Errorf("the payment again: %+v, want a duplicate", dup)
+	}
 	s.sendEvent(order("payment.succeeded", "cart-nobody-ordered"))
 
 	runs := map[string]models.AutomationRun{}

@@ -45,8 +45,8 @@ func TestStartTemporalRegistersSearchAttributes(t *testing.T) {
 		t.Fatalf("list search attributes: %v", err)
 	}
 	want := testenv.SearchAttributes()
-	if len(want) != 5 {
-		t.Errorf("SearchAttributes() has %d entries, want 5", len(want))
+	if len(want) != 7 {
+		t.Errorf("SearchAttributes() has %d entries, want 7", len(want))
 	}
 	for name, typ := range want {
 		if got, ok := resp.GetCustomAttributes()[name]; !ok || got != typ {
