@@ -175,8 +175,8 @@ func (e *flowEntity) childOptions(ctx workflow.Context, sig FlowSignal, run Plan
 }
 
 // CountWorkflow is a count trigger's entity: it counts the key's events
-// within the window (in.Period) and starts one run, carrying the
-// in.Threshold-th event and Count = Threshold, each time the window holds
+// within the window (in.Period) and starts one run, carrying the last accepted
+// of the Threshold events counted and Count = Threshold, each time the window holds
 // Threshold events; the window then starts over. An event counts once, however
 // often it is signalled (plans are retried), and only while its CreatedAt is
 // inside the window: an older one drops out. The entity ends once the window
@@ -256,7 +256,16 @@ func (c *counter) take(ctx workflow.Context, e *flowEntity, sig FlowSignal) {
 	if c.unfired < c.threshold {
 		return
 	}
-	e.letGo(ctx, sig, c.threshold)
+	// The run carries the last accepted of the counted events: batches
+	// planned side by side may signal them out of order, so the one that
+	// tipped the count need not be the latest.
+	last := sig
+	for _, ev := range c.events {
+		if !ev.fired && accepted(last).Less(accepted(ev.sig)) {
+			last = ev.sig
+		}
+	}
+	e.letGo(ctx, last, c.threshold)
 	for i := range c.events {
 		c.events[i].fired = true
 	}

@@ -70,10 +70,18 @@ func TestWorkerKilledWhileWaiting(t *testing.T) {
 	}
 
 	db := openDB(t, c.dsn)
+	// Kill once every flow is in its waiting state: each event so far planned
+	// (its batch claimed, the runs recorded, the entities told). An event
+	// accepted but not yet planned when a worker dies is planned when the
+	// batch's workflow task times out (up to 10 s later), and a debounce
+	// measures quiet from when events are planned (docs/AUTOMATIONS.md).
 	testenv.EventuallyCtx(ctx, t, 30*time.Second, func() bool {
 		return queryInt(t, db, `SELECT count(*) FROM run_waits WHERE kind = 'event'`) == 4 &&
-			queryInt(t, db, `SELECT count(*) FROM run_waits WHERE kind = 'cancel'`) == 2
-	}, testenv.Msg("four carts wait for their payment and two shipments may be cancelled"))
+			queryInt(t, db, `SELECT count(*) FROM run_waits WHERE kind = 'cancel'`) == 2 &&
+			queryInt(t, db, `SELECT count(*) FROM event_batches`) == 0 &&
+			queryInt(t, db, `SELECT count(*) FROM automation_runs r JOIN events e ON e.id = r.event_id WHERE e.type IN ('job.queued', 'order.placed')`) == 6
+	}, testenv.Msg("four carts wait for their payment, two shipments may be cancelled, every event is planned"))
+	time.Sleep(time.Second) // the last batch's signals to the entities are sent
 	worker.Kill()
 	killed := time.Now()
 	send("payment.succeeded", "", map[string]any{"order_id": "c1"})
