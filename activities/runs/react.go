@@ -121,12 +121,14 @@ func (a *Activities) offer(ctx context.Context, w *models.RunWait, ev *models.Ev
 		}
 	}
 	if w.Kind == models.WaitCancel {
+		a.metrics.WaitTaken(models.WaitCancel)
 		return a.cancelRun(ctx, w, ev)
 	}
 	taken, err := a.store.ClaimWait(ctx, w.ID, ev.ID)
 	if err != nil || !taken {
 		return err
 	}
+	a.metrics.WaitTaken(models.WaitEvent)
 	if a.engine == nil {
 		return fmt.Errorf("wait %s: this worker cannot signal runs (no engine)", w.ID)
 	}

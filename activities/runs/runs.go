@@ -289,6 +289,7 @@ func (a *Activities) handOff(ctx context.Context, kind string, au *models.Automa
 	if err := a.engine.SignalFlow(ctx, kind, in, sig); err != nil {
 		return fmt.Errorf("hand %s to %s of automation %s: %w", ev.ID, kind, au.ID, err)
 	}
+	a.metrics.FlowEvent(kind)
 	return nil
 }
 

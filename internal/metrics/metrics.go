@@ -59,6 +59,8 @@ type Metrics struct {
 	httpDuration      *prometheus.HistogramVec
 	batchEvents       *prometheus.HistogramVec
 	batchesSwept      prometheus.Counter
+	waitsTaken        *prometheus.CounterVec
+	flowEvents        *prometheus.CounterVec
 }
 
 // latencyBuckets span a fast loopback receiver (ms) to the HTTP timeout (15 s).
@@ -101,7 +103,7 @@ func New(opts Options) *Metrics {
 		}),
 		automationRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookflow_automation_runs_total",
-			Help: "Automation runs that finished, by outcome (succeeded, failed, skipped).",
+			Help: "Automation runs that finished, by outcome (succeeded, failed, skipped: a rate limit, cancelled: cancel_on or a cancel request).",
 		}, []string{"outcome"}),
 		endpointsDisabled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookflow_endpoints_disabled_total",
@@ -125,10 +127,18 @@ func New(opts Options) *Metrics {
 			Name: "hookflow_batches_swept_total",
 			Help: "Batches a worker's sweep started because the API server that recorded them died before starting them.",
 		}),
+		waitsTaken: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookflow_waits_taken_total",
+			Help: "Waits an incoming event matched, by kind (event: a wait_for_event step resumed; cancel: a run cancelled by cancel_on).",
+		}, []string{"kind"}),
+		flowEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookflow_flow_events_total",
+			Help: "Events handed to an automation's per-key flow-control workflow, by kind (count, debounce, concurrency, throttle).",
+		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.eventsAccepted, m.deliveryAttempts, m.deliveryDuration, m.eventToDelivery,
 		m.automationRuns, m.endpointsDisabled, m.httpRequests, m.httpDuration, m.batchEvents, m.batchesSwept,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.waitsTaken, m.flowEvents, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.TenantLabels {
 		m.sources, m.types = newCapped(opts.LabelLimit), newCapped(opts.LabelLimit)
 	}
@@ -243,6 +253,22 @@ func (m *Metrics) BatchesSwept(n int) {
 		return
 	}
 	m.batchesSwept.Add(float64(n))
+}
+
+// WaitTaken counts a wait an event matched (kind: event or cancel).
+func (m *Metrics) WaitTaken(kind string) {
+	if m == nil {
+		return
+	}
+	m.waitsTaken.WithLabelValues(kind).Inc()
+}
+
+// FlowEvent counts an event handed to a flow-control entity of kind.
+func (m *Metrics) FlowEvent(kind string) {
+	if m == nil {
+		return
+	}
+	m.flowEvents.WithLabelValues(kind).Inc()
 }
 
 // RunFinished counts a finished automation run.
