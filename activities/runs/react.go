@@ -37,6 +37,7 @@ type WaitStore interface {
 	CloseWait(ctx context.Context, waitID string) (string, error)
 	DeleteRunWaits(ctx context.Context, runID string) error
 	MoveRunWaits(ctx context.Context, runID, workflowID string) error
+	NoteCancel(ctx context.Context, runID, reason string) error
 	EventsOfTypeSince(ctx context.Context, workspaceID, eventType string, since time.Time, limit int) ([]models.Event, error)
 }
 
@@ -154,10 +155,15 @@ func (a *Activities) cancelRun(ctx context.Context, w *models.RunWait, ev *model
 	if a.engine == nil {
 		return fmt.Errorf("wait %s: this worker cannot cancel runs (no engine)", w.ID)
 	}
+	// The reason first: the workflow, once cancelled, records itself
+	// cancelled and keeps a reason noted before.
+	reason := fmt.Sprintf("cancelled by event %s (%s)", ev.ID, ev.Type)
+	if err := a.store.NoteCancel(ctx, w.RunID, reason); err != nil {
+		return err
+	}
 	if err := a.engine.CancelRun(ctx, w.WorkflowID); err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
-	reason := fmt.Sprintf("cancelled by event %s (%s)", ev.ID, ev.Type)
 	a.logger.InfoContext(ctx, "run cancelled by cancel_on", "run_id", w.RunID, "event_id", ev.ID)
 	return a.store.CancelRun(ctx, w.RunID, reason, a.now())
 }

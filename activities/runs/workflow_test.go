@@ -57,6 +57,7 @@ func (noWaits) CountCondWaits(context.Context, string, string) (int, error) { re
 func (noWaits) ClaimWait(context.Context, string, string) (bool, error)     { return false, nil }
 func (noWaits) CloseWait(context.Context, string) (string, error)           { return "", nil }
 func (noWaits) DeleteRunWaits(context.Context, string) error                { return nil }
+func (noWaits) NoteCancel(context.Context, string, string) error            { return nil }
 func (noWaits) MoveRunWaits(context.Context, string, string) error          { return nil }
 func (noWaits) SetRunWaiting(context.Context, string, string) error         { return nil }
 func (noWaits) CancelRun(context.Context, string, string, time.Time) error  { return nil }

@@ -425,9 +425,11 @@ func (s *Store) RunsForEvent(ctx context.Context, workspaceID, eventID string) (
 
 // SetRunStatus records where a run stands.
 func (s *Store) SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error {
-	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", runID).Updates(map[string]any{
-		"status": string(status), "error": errMsg, "finished_at": tsp(finishedAt), "updated_at": ts(time.Now()),
-	})
+	cols := map[string]any{"status": string(status), "error": errMsg, "finished_at": tsp(finishedAt), "updated_at": ts(time.Now())}
+	if status == models.RunSucceeded || status == models.RunFailed {
+		cols["reason"] = "" // a cancellation noted too late to stop it
+	}
+	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", runID).Updates(cols)
 	if res.Error != nil {
 		return translate(res.Error, "set run status")
 	}

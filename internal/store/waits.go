@@ -191,12 +191,15 @@ func (s *Store) SetRunWaiting(ctx context.Context, runID, waitingFor string) err
 
 // CancelRun records a run as cancelled for reason: the run and every step not
 // finished, and its waits removed. A run that has finished (succeeded, failed,
-// skipped) stays as it ended; one already cancelled keeps its first reason.
+// skipped) stays as it ended; one already cancelled, or whose cancellation
+// was noted (NoteCancel), keeps that reason.
 func (s *Store) CancelRun(ctx context.Context, runID, reason string, at time.Time) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&runRow{}).Where("id = ? AND status NOT IN ?", runID,
 			[]string{string(models.RunSucceeded), string(models.RunFailed), string(models.RunSkipped), string(models.RunCancelled)}).
-			Updates(map[string]any{"status": string(models.RunCancelled), "reason": reason, "waiting_for": "", "finished_at": ts(at), "updated_at": ts(at)})
+			Updates(map[string]any{"status": string(models.RunCancelled), "waiting_for": "", "finished_at": ts(at), "updated_at": ts(at),
+				// A reason noted first (NoteCancel) is kept.
+				"reason": gorm.Expr("CASE WHEN reason = '' THEN ? ELSE reason END", reason)})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -220,4 +223,13 @@ func (s *Store) MoveRunWaits(ctx context.Context, runID, workflowID string) erro
 	err := s.db.WithContext(ctx).Model(&waitRow{}).Where("run_id = ? AND workflow_id <> ?", runID, workflowID).
 		Update("workflow_id", workflowID).Error
 	return translate(err, "move waits of "+runID)
+}
+
+// NoteCancel records why a run is about to be cancelled, before its workflow
+// is asked to cancel (and records itself cancelled): unless it has finished.
+func (s *Store) NoteCancel(ctx context.Context, runID, reason string) error {
+	err := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status NOT IN ?", runID,
+		[]string{string(models.RunSucceeded), string(models.RunFailed), string(models.RunSkipped), string(models.RunCancelled)}).
+		Update("reason", reason).Error
+	return translate(err, "note cancel of "+runID)
 }
