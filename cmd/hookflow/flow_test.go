@@ -160,8 +160,10 @@ func TestThrottle(t *testing.T) {
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
 	for i := 2; i < len(starts); i++ {
-		if gap := starts[i].Sub(starts[i-2]); gap < 1900*time.Millisecond {
-			t.Errorf("starts %d and %d are %s apart, want ≥ 2s (2 per 2s)", i-2, i, gap)
+		// 2 per 2 s; a step may begin a little after its run was let go,
+		// so the bound leaves room (unthrottled, all five begin at once).
+		if gap := starts[i].Sub(starts[i-2]); gap < 1500*time.Millisecond {
+			t.Errorf("starts %d and %d are %s apart, want about 2s (2 per 2s)", i-2, i, gap)
 		}
 	}
 	s.recordHistory(workflows.FlowWorkflowID(workflows.FlowThrottle, au.ID, ""), "throttle_spreads_starts")

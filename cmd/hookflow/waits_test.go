@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 
 	"strings"
@@ -48,11 +49,7 @@ func TestAbandonedCart(t *testing.T) {
 		r := s.waitingRun(paid.ID)
 		return r != nil && r.Steps[0].Status == models.RunWaiting
 	}, func() string { return "paid order's run waiting" })
-	r := s.waitingRun(paid.ID)
-	if st := r.Steps[0]; !strings.Contains(st.WaitingFor, `payment.succeeded where data.order_id = "cart-paid"`) || st.Until == nil {
-		t.Errorf("waiting step says %q until %v", st.WaitingFor, st.Until)
-	}
-	s.waitListed(`HookflowWaitingOn = "payment.succeeded"`, r.WorkflowID)
+	// Pay at once (the wait is 2 s), then look at what the others show.
 	pay := order("payment.succeeded", "cart-paid")
 	pay["id"] = "pay-cart-paid"
 	s.sendEvent(pay)
@@ -60,6 +57,15 @@ func TestAbandonedCart(t *testing.T) {
 		t.Errorf("the payment again: %+v, want a duplicate", dup)
 	}
 	s.sendEvent(order("payment.succeeded", "cart-nobody-ordered"))
+	var r *models.AutomationRun
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		r = s.waitingRun(unpaid.ID)
+		return r != nil && r.Steps[0].Status == models.RunWaiting
+	}, func() string { return fmt.Sprintf("unpaid cart's run waiting: %+v", r) })
+	if st := r.Steps[0]; !strings.Contains(st.WaitingFor, `payment.succeeded where data.order_id = "cart-unpaid"`) || st.Until == nil {
+		t.Errorf("waiting step says %q until %v", st.WaitingFor, st.Until)
+	}
+	s.waitListed(`HookflowWaitingOn = "payment.succeeded"`, r.WorkflowID)
 
 	runs := map[string]models.AutomationRun{}
 	for name, ev := range map[string]accepted{"paid": paid, "unpaid": unpaid, "other": other} {
