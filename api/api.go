@@ -95,6 +95,7 @@ type FullStore interface {
 	AutomationStore
 	LoyaltyStore
 	SourceStore
+	CredentialStore
 }
 
 // Engine starts durable work: in production a Temporal client behind workflows.Starter.
@@ -153,6 +154,7 @@ type Server struct {
 	autos   AutomationStore
 	loyalty LoyaltyStore
 	sources SourceStore
+	creds   CredentialStore
 	engine  Engine
 	intake  *ingest.Intake
 	keys    *apikeys.Keys
@@ -195,7 +197,7 @@ func New(store FullStore, engine Engine, guard *netguard.Guard, env *rules.Env, 
 	if cfg.Events != nil {
 		events = cfg.Events
 	}
-	s := &Server{store: store, autos: store, loyalty: store, sources: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg,
+	s := &Server{store: store, autos: store, loyalty: store, sources: store, creds: store, engine: engine, guard: guard, rules: env, logger: logger, cfg: cfg,
 		intake: ingest.New(store, events, ingest.Config{MaxChainEvents: cfg.MaxChainEvents, Metrics: cfg.Metrics}),
 		keys:   apikeys.New(store, apikeys.Config{AdminKey: cfg.AdminKey, Now: cfg.Now})}
 	if cfg.DevInbox {
@@ -258,6 +260,11 @@ func (s *Server) routes() *gin.Engine {
 
 // workspaceRoutes are the /v1 routes a workspace's key reaches.
 func (s *Server) workspaceRoutes(v1 *gin.RouterGroup) {
+	v1.POST("/credentials", s.createCredential)
+	v1.GET("/credentials", s.listCredentials)
+	v1.GET("/credentials/:name", s.getCredential)
+	v1.PUT("/credentials/:name", s.rotateCredential)
+	v1.DELETE("/credentials/:name", s.deleteCredential)
 	v1.POST("/sources", s.createSource)
 	v1.GET("/sources", s.listSources)
 	v1.GET("/sources/:id", s.getSource)

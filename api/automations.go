@@ -26,6 +26,9 @@ type automationView struct {
 	// SigningSecret shadows the embedded field (encoding/json takes the shallower
 	// of two fields with one name), so the secret shows only when set here.
 	SigningSecret string `json:"signing_secret,omitempty"`
+	// Warnings, in the answers to a create or an update, point out what saved
+	// but should change (a literal secret; a credential that does not exist).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // viewAutomation is a without its secret.
@@ -130,7 +133,8 @@ func (s *Server) createAutomation(c *gin.Context) {
 		s.fail(c, models.Invalid("", "name, trigger and steps are required"))
 		return
 	}
-	if _, err := s.compileAutomation(a); err != nil {
+	prog, err := s.compileAutomation(a)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -141,7 +145,8 @@ func (s *Server) createAutomation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, automationView{Automation: *a, SigningSecret: a.SigningSecret})
+	c.JSON(http.StatusCreated, automationView{Automation: *a, SigningSecret: a.SigningSecret,
+		Warnings: s.credentialWarnings(c.Request.Context(), a, prog)})
 }
 
 func applyAutomation(a *models.Automation, req automationRequest) {
@@ -192,12 +197,14 @@ func (s *Server) updateAutomation(c *gin.Context) {
 		s.fail(c, models.Invalid("", "PUT replaces the automation: name, trigger and steps are required (use PATCH to change some fields)"))
 		return
 	}
+	var prog *automation.Program
 	a, ok := changeOne(s, c, s.loadAutomation, func(a *models.Automation) error {
 		applyAutomation(a, req)
 		if err := applyFlow(a, req, c.Request.Method == http.MethodPut); err != nil {
 			return err
 		}
-		if _, err := s.compileAutomation(a); err != nil {
+		var err error
+		if prog, err = s.compileAutomation(a); err != nil {
 			return err
 		}
 		a.Version++
@@ -205,7 +212,9 @@ func (s *Server) updateAutomation(c *gin.Context) {
 		return nil
 	}, s.autos.UpdateAutomation)
 	if ok {
-		c.JSON(http.StatusOK, viewAutomation(*a))
+		v := viewAutomation(*a)
+		v.Warnings = s.credentialWarnings(c.Request.Context(), a, prog)
+		c.JSON(http.StatusOK, v)
 	}
 }
 
@@ -336,7 +345,8 @@ func (s *Server) testAutomation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	// Credentials render as placeholders: a dry run never shows a value.
+	ctx := automation.WithSecrets(c.Request.Context(), dryRunSecrets{s: s, workspaceID: a.WorkspaceID})
 	// The rule runs use: a filter that does not evaluate is no match.
 	matched, _ := matching.Matches(ctx, a.Trigger, prog, &ev, eventMap)
 	steps := make([]testStep, 0, prog.StepCount())

@@ -192,3 +192,15 @@ type RunLimit struct {
 	Now    time.Time
 	Reason string
 }
+
+// Credential is a named secret of a workspace that step params reference
+// ({{ secret "crm_token" }} or {"$secret": "crm_token"}). Value is never shown
+// by the API; it is resolved inside the activity that runs the step.
+type Credential struct {
+	ID          string    `json:"id"`
+	WorkspaceID string    `json:"workspace_id"`
+	Name        string    `json:"name"`
+	Value       string    `json:"-"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}

@@ -40,6 +40,7 @@ type Store interface {
 	GetRunAnyWorkspace(ctx context.Context, id string) (*models.AutomationRun, error)
 	SetRunStatus(ctx context.Context, runID string, status models.RunStatus, errMsg string, finishedAt *time.Time) error
 	SetRunStep(ctx context.Context, runID string, idx int, st models.RunStep) error
+	CredentialValue(ctx context.Context, workspaceID, name string) (string, error)
 }
 
 // Engine is what the run activities ask of Temporal: hand an event to a

@@ -26,6 +26,9 @@ type stepRun struct {
 	step     models.RunStep
 	// attempt is this attempt's number, counted from the attempts on record.
 	attempt int
+	// secrets resolves the step's credentials and scrubs them from what it
+	// returns.
+	secrets *stepSecrets
 }
 
 // RunStep runs step Index of a run: it evaluates `if`, renders params, performs the
@@ -57,14 +60,16 @@ func (a *Activities) RunStep(ctx context.Context, in workflows.RunStepInput) (wo
 		}
 		return workflows.RunStepResult{Skipped: true}, nil
 	}
-	params, err := s.prog.Render(ctx, in.Index, s.eventMap, s.in.Outputs)
+	s.secrets = &stepSecrets{get: a.store.CredentialValue, workspaceID: s.run.WorkspaceID}
+	params, err := s.prog.Render(automation.WithSecrets(ctx, s.secrets), in.Index, s.eventMap, s.in.Outputs)
 	if err != nil {
 		if ctx.Err() != nil {
 			return workflows.RunStepResult{}, fmt.Errorf("step %s params: %w", s.step.ID, err)
 		}
-		// Over the rendering bounds, or a template or expression that fails on
-		// this event: the same again next time, so the step fails for good.
-		return workflows.RunStepResult{}, a.stepFailed(ctx, s.run, in.Index, &s.step, fmt.Errorf("params: %w", err))
+		// Over the rendering bounds, a template or expression that fails on
+		// this event, a credential that does not exist: the same again next
+		// time, so the step fails for good.
+		return workflows.RunStepResult{}, a.stepFailed(ctx, s.run, in.Index, &s.step, fmt.Errorf("params: %w", s.secrets.scrubErr(err)))
 	}
 	if s.step.Action == actions.DelayAction {
 		return a.delay(ctx, s, params)
@@ -158,6 +163,10 @@ func (a *Activities) perform(ctx context.Context, s *stepRun, params map[string]
 		SigningSecret: s.au.SigningSecret,
 	}
 	out, runErr := act.Run(ctx, sc, params)
+	runErr = s.secrets.scrubErr(runErr)
+	if out != nil {
+		out, _ = s.secrets.scrubValue(out).(map[string]any)
+	}
 	if runErr == nil {
 		done := a.now()
 		s.step.Status, s.step.Output, s.step.FinishedAt, s.step.Error = models.RunSucceeded, mustJSON(out), &done, ""

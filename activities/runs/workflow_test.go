@@ -61,6 +61,9 @@ func (noWaits) NoteCancel(context.Context, string, string) error            { re
 func (noWaits) MoveRunWaits(context.Context, string, string) error          { return nil }
 func (noWaits) SetRunWaiting(context.Context, string, string) error         { return nil }
 func (noWaits) CancelRun(context.Context, string, string, time.Time) error  { return nil }
+func (noWaits) CredentialValue(context.Context, string, string) (string, error) {
+	return "", models.ErrNotFound
+}
 func (noWaits) EventsOfTypeSince(context.Context, string, string, time.Time, int) ([]models.Event, error) {
 	return nil, nil
 }

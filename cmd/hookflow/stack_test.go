@@ -94,6 +94,13 @@ func withSchedule(s string) stackOption {
 
 func newStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
+	return newStackLogging(t, nil, opts...)
+}
+
+// newStackLogging is newStack with every log line of its processes, debug
+// level up, written to logs (when not nil).
+func newStackLogging(t *testing.T, logs io.Writer, opts ...stackOption) *stack {
+	t.Helper()
 	ctx := context.Background()
 	dsn := testenv.NewPostgres(t)
 	key := "hfk_test_" + ids.New("k")
@@ -121,7 +128,9 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 		o(cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if lvl := os.Getenv("HOOKFLOW_TEST_LOG"); lvl != "" {
+	if logs != nil {
+		logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else if lvl := os.Getenv("HOOKFLOW_TEST_LOG"); lvl != "" {
 		var l slog.Level
 		_ = l.UnmarshalText([]byte(lvl))
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))

@@ -73,15 +73,18 @@ type Program struct {
 }
 
 type compiledStep struct {
-	id     string
-	action string
-	cond   cel.Program
-	params node
-	wait   *Wait
+	id      string
+	action  string
+	cond    cel.Program
+	params  node
+	wait    *Wait
+	secrets []string
 }
 
 type compiler struct {
 	env *cel.Env
+	// secrets collects the credentials the step being compiled names.
+	secrets []string
 }
 
 func newEnv() (*cel.Env, error) {
@@ -161,11 +164,12 @@ func Compile(a *models.Automation, known func(action string) bool) (*Program, er
 		if _, ok := params.(map[string]any); !ok {
 			return nil, fail("params", "must be a JSON object")
 		}
+		c.secrets = nil
 		n, err := c.node(params, "params", seen, loc)
 		if err != nil {
 			return nil, err
 		}
-		cs.params = n
+		cs.params, cs.secrets = n, c.secrets
 		p.steps = append(p.steps, cs)
 		seen[st.ID] = i
 	}

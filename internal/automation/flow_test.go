@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/hookflow/hookflow/models"
@@ -49,5 +50,44 @@ func TestFlowKeys(t *testing.T) {
 	ok, err := MatchCond(ctx, p.CancelOn()[0].Cond, ev, map[string]any{"data": map[string]any{"x": "y"}}, nil)
 	if err != nil || !ok {
 		t.Errorf("cancel_on if: %v, %v", ok, err)
+	}
+}
+
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) Secret(_ context.Context, name string) (string, error) {
+	v, ok := f[name]
+	if !ok {
+		return "", errors.New("no credential " + name)
+	}
+	return v, nil
+}
+
+func TestSecrets(t *testing.T) {
+	a := &models.Automation{Name: "x", Trigger: models.Trigger{EventType: "a.b"}, Steps: []models.Step{{ID: "one", Action: "http.request",
+		Params: []byte(`{"url":{"$secret":"crm_url"},"headers":{"Authorization":"Bearer {{ secret \"crm_token\" }}"}}`)}}}
+	p, err := Compile(a, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Secrets(); len(got) != 2 || got[0] != "crm_token" || got[1] != "crm_url" {
+		t.Errorf("Secrets() = %v", got)
+	}
+	ctx := WithSecrets(context.Background(), fakeSecrets{"crm_url": "https://crm.example/x", "crm_token": "tok"})
+	params, err := p.Render(ctx, 0, map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params["url"] != "https://crm.example/x" || params["headers"].(map[string]any)["Authorization"] != "Bearer tok" {
+		t.Errorf("rendered %v", params)
+	}
+	if _, err := p.Render(context.Background(), 0, map[string]any{}, nil); err == nil {
+		t.Error("rendered credentials without a resolver")
+	}
+	for _, bad := range []string{`{"url":{"$secret":"Bad-Name"}}`, `{"url":"{{ secret .event.data.x }}"}`, `{"url":"{{ secret }}"}`} {
+		a.Steps[0].Params = []byte(bad)
+		if _, err := Compile(a, func(string) bool { return true }); err == nil {
+			t.Errorf("%s compiled", bad)
+		}
 	}
 }

@@ -142,7 +142,7 @@ func (n tmplNode) render(r *renderer, event, steps map[string]any) (any, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.field, err)
 	}
-	t.Funcs(template.FuncMap{tickFunc: r.tick})
+	t.Funcs(template.FuncMap{tickFunc: r.tick, "secret": r.secret})
 	w := &boundedWriter{r: r}
 	if err := t.Execute(w, map[string]any{"event": event, "steps": steps}); err != nil {
 		return nil, fmt.Errorf("%s: %w", n.field, unwrapExec(err))
@@ -238,8 +238,9 @@ func (l listNode) render(r *renderer, event, steps map[string]any) (any, error) 
 }
 
 var funcs = template.FuncMap{
-	// Replaced per render (tmplNode.render); this one only lets templates parse.
+	// Replaced per render (tmplNode.render); these only let templates parse.
 	tickFunc: func() (string, error) { return "", nil },
+	"secret": func(string) (string, error) { return "", errors.New("credentials are not available here") },
 	"printf": printf,
 	"default": func(def, v any) any {
 		if v == nil || v == "" {
@@ -295,6 +296,16 @@ func (c *compiler) node(v any, field string, earlier map[string]int, loc func(st
 		}
 		return c.template(x, field, earlier, loc(field))
 	case map[string]any:
+		if e, ok := x["$secret"]; ok && len(x) == 1 {
+			name, ok := e.(string)
+			if !ok || !CredentialName.MatchString(name) {
+				at := loc(field)
+				at.Message = `$secret must name a credential: lower-case letters, digits and _ (such as {"$secret": "crm_token"})`
+				return nil, at
+			}
+			c.secrets = append(c.secrets, name)
+			return secretNode{field: field, name: name}, nil
+		}
 		if e, ok := x["$expr"]; ok && len(x) == 1 {
 			s, ok := e.(string)
 			if !ok {
@@ -400,6 +411,13 @@ func (c *compiler) template(text, field string, earlier map[string]int, at *Erro
 	if refErr != nil {
 		return nil, refErr
 	}
+	names, bad := templateSecrets(t.Tree.Root)
+	if bad != "" {
+		e := *at
+		e.Line, e.Column, e.Message = 1, 1, bad
+		return nil, &e
+	}
+	c.secrets = append(c.secrets, names...)
 	return tmplNode{field: field, t: t}, nil
 }
 

@@ -23,6 +23,7 @@ const (
 	Attempt    = "att"
 	Ledger     = "led"
 	Batch      = "bat"
+	Credential = "cred"
 )
 
 // New returns prefix + "_" + a lower-case ULID. ulid.Make is safe for concurrent use

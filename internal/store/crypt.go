@@ -67,7 +67,7 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 			Value string
 		}
 		for _, c := range []struct{ table, column string }{
-			{"endpoints", "secrets"}, {"sources", "secrets"}, {"automations", "signing_secret"},
+			{"endpoints", "secrets"}, {"sources", "secrets"}, {"automations", "signing_secret"}, {"credentials", "value"},
 		} {
 			var cells []cell
 			q := fmt.Sprintf("SELECT id, %s AS value FROM %s ORDER BY id", c.column, c.table)
