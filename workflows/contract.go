@@ -85,10 +85,13 @@ const (
 	// StartFlowRunActivity records the run a flow-control entity decided on
 	// (count, debounce) or marks one it lets go (concurrency, throttle).
 	StartFlowRunActivity = "StartFlowRun"
-	DeliverActivity      = "Deliver"
-	LoadRunActivity      = "LoadRun"
-	RunStepActivity      = "RunStep"
-	FinishRunActivity    = "FinishRun"
+	// FinishChildStepActivity records how a workflow.run step's workflow
+	// ended and returns the step's output.
+	FinishChildStepActivity = "FinishChildStep"
+	DeliverActivity         = "Deliver"
+	LoadRunActivity         = "LoadRun"
+	RunStepActivity         = "RunStep"
+	FinishRunActivity       = "FinishRun"
 )
 
 // Error type names of the application errors hookflow's workflows and activities
@@ -219,6 +222,12 @@ func DeliveryWorkflowID(deliveryID string) string {
 // automation and key: every event of the key signals the one workflow.
 func FlowWorkflowID(kind, automationID, key string) string {
 	return fmt.Sprintf("%s/%s/%s", kind, automationID, idSafe(key))
+}
+
+// DeveloperWorkflowID is the ID of the developer's workflow a workflow.run
+// step starts: one per run and step, so a step made again starts nothing new.
+func DeveloperWorkflowID(runID, stepID string) string {
+	return fmt.Sprintf("wfrun/%s/%s", runID, stepID)
 }
 
 // DeliveryRetryWorkflowID derives the ID of a manual retry from the delivery and the

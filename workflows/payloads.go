@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/sdk/hookflow"
 )
 
 // This file holds every payload that crosses Temporal: workflow inputs and results
@@ -178,6 +179,27 @@ type RunStepResult struct {
 	Output  map[string]any
 	Delay   time.Duration
 	Wait    *StepWait `json:",omitempty"`
+	// Child is set for a workflow.run step: the workflow starts it as a
+	// child, waits for it and records its outcome (FinishChildStep).
+	Child *ChildRun `json:",omitempty"`
+}
+
+// ChildRun is the developer's workflow a workflow.run step starts.
+type ChildRun struct {
+	WorkflowType string
+	TaskQueue    string
+	WorkflowID   string
+	Timeout      time.Duration
+	Input        hookflow.Input
+}
+
+// FinishChildStepInput is how a workflow.run step's workflow ended: its
+// result (Output) or its failure's message (Error).
+type FinishChildStepInput struct {
+	AutomationRunID string `json:"RunID"`
+	Index           int
+	Output          any    `json:",omitempty"`
+	Error           string `json:",omitempty"`
 }
 
 // StepWait is a wait_for_event step's wait, recorded in the app database

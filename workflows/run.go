@@ -95,7 +95,49 @@ func runStep(ctx workflow.Context, in RunWorkflowInput, step RunStepInput) (map[
 		out, err := awaitEvent(ctx, step, r.Wait)
 		return out, false, err
 	}
+	if r.Child != nil {
+		out, err := runChild(ctx, step, r.Child)
+		return out, false, err
+	}
 	return r.Output, r.Skipped, nil
+}
+
+// runChild runs a workflow.run step's workflow: a child on the developer's
+// task queue, under an ID of the run and step (a step made again starts no
+// second one; one that failed may start again), cancelled with the run, tagged
+// with the run's search attributes. FinishChildStep records how it ended; its
+// failure fails the step with the workflow's message.
+func runChild(ctx workflow.Context, step RunStepInput, c *ChildRun) (map[string]any, error) {
+	sa := []temporal.SearchAttributeUpdate{SAWorkspace.ValueSet(c.Input.Event.WorkspaceID), SAEventType.ValueSet(c.Input.Event.Type)}
+	if c.Input.Run.AutomationID != "" {
+		sa = append(sa, SAAutomation.ValueSet(c.Input.Run.AutomationID))
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:               c.WorkflowID,
+		TaskQueue:                c.TaskQueue,
+		WorkflowExecutionTimeout: c.Timeout,
+		ParentClosePolicy:        enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(sa...),
+	})
+	var result any
+	err := workflow.ExecuteChildWorkflow(cctx, c.WorkflowType, c.Input).Get(ctx, &result)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	fin := FinishChildStepInput{AutomationRunID: step.AutomationRunID, Index: step.Index, Output: result}
+	if err != nil {
+		fin.Output, fin.Error = nil, rootMessage(err)
+	}
+	var out map[string]any
+	if lerr := workflow.ExecuteLocalActivity(localOptions(ctx), FinishChildStepActivity, fin).Get(ctx, &out); lerr != nil {
+		return nil, lerr
+	}
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workflow %s (%s) failed: %s", c.WorkflowID, c.WorkflowType, fin.Error), ErrTypeStepFailed, nil)
+	}
+	return out, nil
 }
 
 // awaitEvent waits for the event a wait_for_event step registered its wait

@@ -83,7 +83,7 @@ func (r *Registry) Get(name string) (Action, bool) {
 // Known reports whether name is a registered action (or a built-in step: delay,
 // wait_for_event).
 func (r *Registry) Known(name string) bool {
-	if name == DelayAction || name == WaitAction {
+	if name == DelayAction || name == WaitAction || name == WorkflowRunAction {
 		return true
 	}
 	_, ok := r.actions[name]
@@ -92,7 +92,7 @@ func (r *Registry) Known(name string) bool {
 
 // Names lists the registered actions, sorted.
 func (r *Registry) Names() []string {
-	out := []string{DelayAction, WaitAction}
+	out := []string{DelayAction, WaitAction, WorkflowRunAction}
 	for n := range r.actions {
 		out = append(out, n)
 	}
@@ -106,6 +106,10 @@ const DelayAction = "delay"
 // WaitAction is the step that waits for a later event (automation.WaitAction);
 // the workflow waits, so it has no Run either.
 const WaitAction = "wait_for_event"
+
+// WorkflowRunAction is the step that runs a developer's workflow as a child
+// (params workflow_type, task_queue, input, timeout); the workflow starts it.
+const WorkflowRunAction = "workflow.run"
 
 // MaxDelay bounds a delay step.
 const MaxDelay = 90 * 24 * time.Hour

@@ -108,6 +108,7 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.FinishRun, activity.RegisterOptions{Name: workflows.FinishRunActivity})
 	w.RegisterActivityWithOptions(a.CloseWait, activity.RegisterOptions{Name: workflows.CloseWaitActivity})
 	w.RegisterActivityWithOptions(a.StartFlowRun, activity.RegisterOptions{Name: workflows.StartFlowRunActivity})
+	w.RegisterActivityWithOptions(a.FinishChildStep, activity.RegisterOptions{Name: workflows.FinishChildStepActivity})
 }
 
 // programs caches compiled automations by id and version: a version never changes,

@@ -101,3 +101,10 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// usedAny reports whether any credential was resolved.
+func (s *stepSecrets) usedAny() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.used) > 0
+}

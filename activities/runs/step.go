@@ -77,6 +77,9 @@ func (a *Activities) RunStep(ctx context.Context, in workflows.RunStepInput) (wo
 	if s.step.Action == actions.WaitAction {
 		return a.wait(ctx, s)
 	}
+	if s.step.Action == actions.WorkflowRunAction {
+		return a.childRun(ctx, s, params)
+	}
 	return a.perform(ctx, s, params)
 }
 

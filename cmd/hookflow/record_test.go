@@ -20,6 +20,12 @@ func (s *stack) recordHistory(workflowID, name string) {
 	if dir == "" {
 		return
 	}
+	s.recordHistoryTo(workflowID, filepath.Join(dir, name+".json"))
+}
+
+// recordHistoryTo writes workflowID's history to path.
+func (s *stack) recordHistoryTo(workflowID, path string) {
+	s.t.Helper()
 	it := s.client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {
@@ -33,8 +39,8 @@ func (s *stack) recordHistory(workflowID, name string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		s.t.Fatal(err)
 	}
-	s.t.Logf("recorded %s (%d events)", name, len(h.Events))
+	s.t.Logf("recorded %s (%d events)", path, len(h.Events))
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
@@ -38,6 +39,7 @@ import (
 	"github.com/hookflow/hookflow/internal/store"
 	"github.com/hookflow/hookflow/internal/tracing"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/sdk/hookflow"
 	"github.com/hookflow/hookflow/workflows"
 )
 
@@ -201,7 +203,8 @@ func newWorker(p *process) (worker.Worker, error) {
 	}
 	httpClient := newGuard(cfg).Client(dispatch.DefaultTimeout)
 	policy := attempt.Policy{Schedule: cfg.RetrySchedule}
-	runActs := runs.New(st, newRegistry(c, cfg, st, httpClient, logger, p.metrics), logger, runs.Config{
+	emitter := newEmitter(c, cfg, st, logger, p.metrics)
+	runActs := runs.New(st, newRegistry(emitter, cfg, st, httpClient), logger, runs.Config{
 		Policy: policy, Metrics: p.metrics, Engine: workflows.NewStarter(c, cfg.TaskQueue)})
 	deliveryActs := delivery.New(st, httpClient, env, logger, delivery.Config{
 		Policy:       policy,
@@ -221,6 +224,10 @@ func newWorker(p *process) (worker.Worker, error) {
 	workflows.Register(w)
 	deliveryActs.Register(w)
 	runActs.Register(w)
+	// Developers' workflows emit events through hookflow's workers
+	// (sdk/hookflow.EmitEvent, a cross-task-queue activity).
+	w.RegisterActivityWithOptions(actions.WorkflowEmitter{Emitter: emitter, Events: st}.EmitEvent,
+		activity.RegisterOptions{Name: hookflow.EmitEventActivity})
 	// Every worker sweeps for batches an intake left unstarted (it died between
 	// recording and starting them), whether or not this process batches: the
 	// API servers that do may have died.
@@ -270,18 +277,10 @@ func events(cfg *config.Config, st *store.Store, starter *workflows.Starter, log
 }
 
 // newRegistry lists the actions automation steps can use.
-func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClient *http.Client, logger *slog.Logger, m *metrics.Metrics) *actions.Registry {
+func newRegistry(emitter *actions.Emitter, cfg *config.Config, st *store.Store, httpClient *http.Client) *actions.Registry {
 	// Actions run in the worker (the API only asks the registry which actions
 	// exist), whose client has a worker on the task queue: emitted events start
 	// eagerly, as above.
-	emitter := actions.NewEmitter(events(cfg, st, workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), logger, m), actions.EmitterConfig{
-		Store:          st,
-		MaxChainEvents: cfg.MaxChainEvents,
-		MaxEventBytes:  int(cfg.MaxEventBytes),
-		// Emitted events count against their workspace's rate as API requests
-		// do (per process, like the API's limit).
-		Limiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
-	})
 	dispatcher := dispatch.Dispatcher{Client: httpClient}
 	ledger := actions.Ledger{Store: st, Emitter: emitter}
 	return actions.NewRegistry(
@@ -291,6 +290,20 @@ func newRegistry(c client.Client, cfg *config.Config, st *store.Store, httpClien
 		actions.Redeem{Ledger: ledger},
 		actions.EmitAction{Emitter: emitter},
 	)
+}
+
+// newEmitter is how actions and developers' workflows emit events: eagerly
+// started (this client has a worker on the task queue), rate-limited per
+// workspace like API requests, within the chain budget.
+func newEmitter(c client.Client, cfg *config.Config, st *store.Store, logger *slog.Logger, m *metrics.Metrics) *actions.Emitter {
+	return actions.NewEmitter(events(cfg, st, workflows.NewStarter(c, cfg.TaskQueue).WithEagerStart(), logger, m), actions.EmitterConfig{
+		Store:          st,
+		MaxChainEvents: cfg.MaxChainEvents,
+		MaxEventBytes:  int(cfg.MaxEventBytes),
+		// Emitted events count against their workspace's rate as API requests
+		// do (per process, like the API's limit).
+		Limiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
+	})
 }
 
 // chainSigner signs and verifies the chain header with a key derived from
@@ -316,7 +329,7 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes:    cfg.MaxEventBytes,
 		DevInbox:         devInbox,
-		KnownAction:      newRegistry(c, cfg, st, nil, logger, p.metrics).Known,
+		KnownAction:      newRegistry(nil, cfg, st, nil).Known,
 		Events:           events(cfg, st, starter, logger, p.metrics),
 		PublicURL:        cfg.PublicURL,
 		WorkspaceLimiter: ratelimit.New(cfg.APIRateLimit, int(2*cfg.APIRateLimit)),
