@@ -33,7 +33,7 @@ type Dispatcher struct {
 }
 
 // Request is one request. Header is sent as given, then Content-Type (when there
-// is a body) and User-Agent are set.
+// is a body, even an empty one) and User-Agent are set.
 type Request struct {
 	// Method is the HTTP method; empty means POST, as deliveries and the
 	// webhook-style actions send.
@@ -41,8 +41,9 @@ type Request struct {
 	URL    string
 	Body   []byte
 	Header http.Header
-	// ContentType is the body's media type; empty means application/json. A
-	// POST always carries it; other methods only when Body is not empty.
+	// ContentType is the body's media type; empty means application/json. It is
+	// sent when Body is not nil: a nil Body is no body at all (Post sends an
+	// empty one instead).
 	ContentType string
 	// MaxBody, when positive, keeps up to MaxBody bytes of the answer in
 	// Response.Body, and Response.TooLarge says there was more. Zero keeps only
@@ -83,17 +84,22 @@ func (e *BadRequestError) Unwrap() error { return e.Err }
 // destination (netguard.ErrBlocked), or the network or the timeout failed it.
 func (d Dispatcher) Post(ctx context.Context, req Request) (Response, error) {
 	req.Method = http.MethodPost
+	if req.Body == nil {
+		// Deliveries always carry a body and its type, if an empty one.
+		req.Body = []byte{}
+	}
 	return d.Do(ctx, req)
 }
 
-// Do sends req with its method (POST when empty); errors are those of Post.
+// Do sends req with its method (POST when empty) and its body, none when nil;
+// errors are those of Post.
 func (d Dispatcher) Do(ctx context.Context, req Request) (Response, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost
 	}
 	var body io.Reader
-	hasBody := len(req.Body) > 0 || method == http.MethodPost
+	hasBody := req.Body != nil
 	if hasBody {
 		body = bytes.NewReader(req.Body)
 	}
