@@ -1,6 +1,7 @@
 // Package actions holds what an automation step can do: the Action interface, the
 // Registry of actions by name, and the built-in actions (webhook.post, slack.post,
-// loyalty.*, event.emit; delay is the workflow's own timer). Adding an action is one
+// teams.post, http.request, loyalty.*, event.emit; delay is the workflow's own
+// timer). Adding an action is one
 // file here with a type implementing Action, its registration in the worker's
 // wiring (cmd/hookflow), a unit test, and its params in docs/ACTIONS.md.
 package actions

@@ -100,6 +100,8 @@ func TestHTTPActionsBlockedAreFinal(t *testing.T) {
 		{"slack.post", SlackPost{Dispatcher: closed}, map[string]any{"webhook_url": srv.URL, "text": "x"}},
 		{"webhook.post", WebhookPost{Dispatcher: closed}, map[string]any{"url": srv.URL}},
 		{"slack.post to metadata", SlackPost{Dispatcher: closed}, map[string]any{"webhook_url": "http://169.254.169.254/latest/meta-data/", "text": "x"}},
+		{"teams.post", TeamsPost{Dispatcher: closed}, map[string]any{"webhook_url": srv.URL, "text": "x"}},
+		{"http.request", HTTPRequest{Dispatcher: closed}, map[string]any{"url": srv.URL, "method": "GET"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

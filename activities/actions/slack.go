@@ -67,11 +67,20 @@ func (a SlackPost) Run(ctx context.Context, sc StepContext, params map[string]an
 	}
 }
 
-// post sends req through the dispatcher, as every HTTP action does, so a
+// post sends req as the dispatcher's Post does, through send.
+func post(ctx context.Context, d dispatch.Dispatcher, req dispatch.Request) (dispatch.Response, error) {
+	req.Method = http.MethodPost
+	if req.Body == nil {
+		req.Body = []byte{}
+	}
+	return send(ctx, d, req)
+}
+
+// send sends req through the dispatcher, as every HTTP action does, so a
 // destination the SSRF guard refuses fails every one of them at once (see
 // guardFinal), and a URL that cannot make a request is final.
-func post(ctx context.Context, d dispatch.Dispatcher, req dispatch.Request) (dispatch.Response, error) {
-	resp, err := d.Post(ctx, req)
+func send(ctx context.Context, d dispatch.Dispatcher, req dispatch.Request) (dispatch.Response, error) {
+	resp, err := d.Do(ctx, req)
 	if dispatch.IsBadRequest(err) {
 		return resp, Final(fmt.Errorf("bad URL: %w", err))
 	}

@@ -286,6 +286,8 @@ func newRegistry(emitter *actions.Emitter, cfg *config.Config, st *store.Store, 
 	return actions.NewRegistry(
 		actions.WebhookPost{Dispatcher: dispatcher, Deliveries: st, Chain: chainSigner(cfg)},
 		actions.SlackPost{Dispatcher: dispatcher},
+		actions.TeamsPost{Dispatcher: dispatcher},
+		actions.HTTPRequest{Dispatcher: dispatcher, Chain: chainSigner(cfg)},
 		actions.AwardPoints{Ledger: ledger},
 		actions.Redeem{Ledger: ledger},
 		actions.EmitAction{Emitter: emitter},

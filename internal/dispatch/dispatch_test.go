@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -39,6 +40,64 @@ func TestPostReadsTheAnswer(t *testing.T) {
 	}
 	if got.Header.Get("X-A") != "b" || got.Header.Get("Content-Type") != "application/json" || got.Header.Get("User-Agent") != "hookflow/1" {
 		t.Errorf("request headers %v", got.Header)
+	}
+}
+
+// TestDoMethods: other methods than POST send their body (or none) with the type
+// the caller names, and a request that asks for the body gets it, bounded.
+func TestDoMethods(t *testing.T) {
+	type seen struct {
+		method, contentType, body string
+		length                    int64
+	}
+	var got seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = seen{r.Method, r.Header.Get("Content-Type"), string(b), r.ContentLength}
+		w.Header().Set("ETag", `"v1"`)
+		_, _ = w.Write([]byte("0123456789"))
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name     string
+		req      Request
+		want     seen
+		wantBody string
+		tooLarge bool
+	}{
+		{"GET sends no body and no type", Request{Method: "GET", MaxBody: 10}, seen{"GET", "", "", 0}, "0123456789", false},
+		{"PUT with its type", Request{Method: "PUT", Body: []byte("a=1"), ContentType: "application/x-www-form-urlencoded", MaxBody: 4},
+			seen{"PUT", "application/x-www-form-urlencoded", "a=1", 3}, "0123", true},
+		{"DELETE without a body", Request{Method: "DELETE"}, seen{"DELETE", "", "", 0}, "", false},
+		{"POST without a body", Request{Method: "POST"}, seen{"POST", "", "", 0}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.URL = srv.URL
+			resp, err := loopback().Do(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("server saw %+v, want %+v", got, tt.want)
+			}
+			if string(resp.Body) != tt.wantBody || resp.TooLarge != tt.tooLarge || resp.Excerpt != tt.wantBody && tt.req.MaxBody > 0 {
+				t.Errorf("body %q (too large %v, excerpt %q), want %q (too large %v)", resp.Body, resp.TooLarge, resp.Excerpt, tt.wantBody, tt.tooLarge)
+			}
+			if tt.req.MaxBody == 0 && (resp.Body != nil || resp.Excerpt != "0123456789") {
+				t.Errorf("without MaxBody: body %q, excerpt %q; want no body, the excerpt", resp.Body, resp.Excerpt)
+			}
+			if resp.Header.Get("ETag") != `"v1"` {
+				t.Errorf("answer headers %v", resp.Header)
+			}
+		})
+	}
+	// Post keeps what deliveries have always sent: a body, if empty, with its type.
+	if _, err := loopback().Post(context.Background(), Request{URL: srv.URL, Method: "GET"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := (seen{"POST", "application/json", "", 0}); got != want {
+		t.Errorf("Post sent %+v, want %+v", got, want)
 	}
 }
 

@@ -24,7 +24,8 @@ type Request struct {
 	JSON map[string]any
 	At   time.Time // when it arrived
 	// Key names the message the request carries, so repeats can be counted:
-	// the webhook-id header, or for a NewSlackReceiver the message's text.
+	// the webhook-id header, or for a NewSlackReceiver or NewTeamsReceiver the
+	// message's text.
 	Key  string
 	N    int // the request is the Nth with its Key at this receiver, from 1
 	Code int // what the receiver answered; 0 before that, or if the client went away first
@@ -53,6 +54,18 @@ func SlackReply(code int) Reply {
 		return Reply{Code: code, Header: http.Header{"Retry-After": {"1"}}, Body: "rate_limited"}
 	}
 	return Reply{Code: code, Body: "rate_limited"}
+}
+
+// TeamsReply answers code the way a classic Teams incoming webhook does: "1" on
+// success, and a 429 with Retry-After: 1.
+func TeamsReply(code int) Reply {
+	switch code {
+	case http.StatusOK:
+		return Reply{Code: code, Body: "1"}
+	case http.StatusTooManyRequests:
+		return Reply{Code: code, Header: http.Header{"Retry-After": {"1"}}, Body: "Too many requests"}
+	}
+	return Reply{Code: code, Body: "Webhook message delivery failed"}
 }
 
 // Receiver is a real HTTP server on loopback standing in for a webhook
@@ -92,6 +105,34 @@ func NewSlackReceiver(t testing.TB, codes ...int) *Receiver {
 		text, _ := body["text"].(string)
 		return text
 	}, codes)
+}
+
+// NewTeamsReceiver starts a receiver that answers as Teams does (TeamsReply)
+// with the script of codes, and keys requests by the text of their card's
+// first TextBlock (TeamsText), which is how teams.post sends a text.
+func NewTeamsReceiver(t testing.TB, codes ...int) *Receiver {
+	return newReceiver(t, TeamsReply, func(_ *http.Request, body map[string]any) string {
+		return TeamsText(body)
+	}, codes)
+}
+
+// TeamsText is the text of the first TextBlock of a Teams message's first
+// Adaptive Card, or "".
+func TeamsText(msg map[string]any) string {
+	atts, _ := msg["attachments"].([]any)
+	if len(atts) == 0 {
+		return ""
+	}
+	att, _ := atts[0].(map[string]any)
+	card, _ := att["content"].(map[string]any)
+	blocks, _ := card["body"].([]any)
+	for _, b := range blocks {
+		if block, _ := b.(map[string]any); block["type"] == "TextBlock" {
+			text, _ := block["text"].(string)
+			return text
+		}
+	}
+	return ""
 }
 
 func newReceiver(t testing.TB, shape func(int) Reply, key func(*http.Request, map[string]any) string, codes []int) *Receiver {
