@@ -37,7 +37,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestCredentials: a token used in a webhook.post header and a Slack webhook URL
+// TestCredentials: a token used in an http.request header and a Slack webhook URL
 // kept as credentials reach their receivers, and appear nowhere else: not in
 // the app database (pg_dump), not in Temporal's histories, not in a log line,
 // not in any API answer; a step that fails keeps them out of its error; the
@@ -72,7 +72,7 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("a bad name: %d %+v", code, bad)
 	}
 	au := s.createAutomation(`{"name":"tell the CRM and Slack","trigger":{"event_type":"order.placed"},"steps":[
-	 {"id":"crm","action":"webhook.post","params":{"url":"` + crm.URL + `/orders","body":{"order":"{{ .event.data.order_id }}"},
+	 {"id":"crm","action":"http.request","params":{"method":"PUT","url":"` + crm.URL + `/orders","json":{"order":"{{ .event.data.order_id }}"},
 	   "headers":{"Authorization":"Bearer {{ secret \"crm_token\" }}"}}},
 	 {"id":"tell","action":"slack.post","params":{"webhook_url":{"$secret":"team_slack"},"text":"order {{ .event.data.order_id }}"}}]}`)
 	keep(0, au)
