@@ -13,9 +13,15 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/hookflow/hookflow/internal/ids"
 	"github.com/hookflow/hookflow/internal/testenv"
 	"github.com/hookflow/hookflow/models"
+	"github.com/hookflow/hookflow/sdk/hookflow"
 	"github.com/hookflow/hookflow/workflows"
 )
 
@@ -126,4 +132,53 @@ func TestDeveloperWorkflow(t *testing.T) {
 	if dir := os.Getenv("HOOKFLOW_RECORD_HISTORIES"); dir != "" {
 		s.recordHistoryTo(child, filepath.Join("..", "..", "examples", "fulfilment", "testdata", "fulfil_order_worker_killed.json"))
 	}
+}
+
+// TestDeveloperWorkflowFailsAndCancels: a developer's workflow that fails
+// fails its step with the workflow's message; a run cancelled by cancel_on
+// while its workflow.run step waits cancels the developer's workflow too.
+func TestDeveloperWorkflowFailsAndCancels(t *testing.T) {
+	s := newStack(t)
+	queue := "dev-" + ids.New("tq")
+	w := worker.New(s.client, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in hookflow.Input) (map[string]any, error) {
+		if in.Event.Type == "job.broken" {
+			return nil, temporal.NewApplicationError("the warehouse is on fire", "Fire")
+		}
+		return nil, workflow.Sleep(ctx, time.Hour)
+	}, workflow.RegisterOptions{Name: "SlowJob"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	step := `"steps":[{"id":"job","action":"workflow.run","params":{"workflow_type":"SlowJob","task_queue":"` + queue + `"}}]`
+	s.createAutomation(`{"name":"broken","trigger":{"event_type":"job.broken"},` + step + `}`)
+	s.createAutomation(`{"name":"slow","trigger":{"event_type":"job.slow"},"cancel_on":[{"event_type":"job.stop","match":"data.id"}],` + step + `}`)
+
+	broken := s.sendEvent(map[string]any{"type": "job.broken", "data": map[string]any{"id": "b"}})
+	r := s.waitRuns(broken.ID, 1, 30*time.Second)[0]
+	if r.Status != models.RunFailed || !strings.Contains(r.Error, "the warehouse is on fire") ||
+		!strings.Contains(r.Steps[0].Error, "the warehouse is on fire") {
+		t.Errorf("failed run %s %q, step %+v", r.Status, r.Error, r.Steps[0])
+	}
+
+	slow := s.sendEvent(map[string]any{"type": "job.slow", "data": map[string]any{"id": "s"}})
+	var child string
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		r := s.waitingRun(slow.ID)
+		if r == nil || r.Steps[0].Status != models.RunRunning {
+			return false
+		}
+		child = workflows.DeveloperWorkflowID(r.ID, "job")
+		_, err := s.client.DescribeWorkflowExecution(context.Background(), child, "")
+		return err == nil
+	}, testenv.Msg("the developer's workflow running"))
+	s.sendEvent(map[string]any{"type": "job.stop", "data": map[string]any{"id": "s"}})
+	if r := s.waitRuns(slow.ID, 1, 20*time.Second)[0]; r.Status != models.RunCancelled {
+		t.Errorf("run %s, want cancelled", r.Status)
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		d, err := s.client.DescribeWorkflowExecution(context.Background(), child, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED
+	}, testenv.Msg("the developer's workflow cancelled with the run"))
 }
