@@ -22,8 +22,11 @@ const (
 )
 
 // defaultEmailTimeout bounds each exchange with the SMTP server (connect, TLS,
-// each command, the message) when EmailSend.Timeout is zero.
-const defaultEmailTimeout = 30 * time.Second
+// each command, the message) when EmailSend.Timeout is zero. go-mail sets it
+// afresh before each exchange and holds its lock while it waits for a reply, so
+// it cannot bound the session as a whole; 10 s lets a server that stops
+// answering fail the attempt well within the step's 30 s (AttemptTimeout).
+const defaultEmailTimeout = 10 * time.Second
 
 // EmailSend is `email.send` {"from"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject",
 // "text"? and/or "html"?}: a message submitted to the SMTP server of
@@ -35,7 +38,7 @@ const defaultEmailTimeout = 30 * time.Second
 type EmailSend struct {
 	// Server is where mail goes; unconfigured, every step fails for good.
 	Server mailer.Server
-	// Timeout bounds each exchange with the server (default 30s).
+	// Timeout bounds each exchange with the server (default 10s).
 	Timeout time.Duration
 }
 

@@ -152,7 +152,8 @@ func (s Server) LogValue() slog.Value { return slog.StringValue(s.String()) }
 func (s Server) GoString() string { return "mailer.Server(" + s.String() + ")" }
 
 // Send submits msg in one SMTP session, each exchange bounded by timeout. Its
-// error is go-mail's: a *gomail.SendError carries the server's reply.
+// error wraps go-mail's: a *gomail.SendError or *textproto.Error carries the
+// server's reply.
 func (s Server) Send(ctx context.Context, timeout time.Duration, msg *gomail.Msg) error {
 	if !s.Configured() {
 		return errors.New("no SMTP server configured (set HOOKFLOW_SMTP_URL)")
@@ -181,5 +182,20 @@ func (s Server) Send(ctx context.Context, timeout time.Duration, msg *gomail.Msg
 	if err != nil {
 		return fmt.Errorf("SMTP client for %s: %w", s.Addr(), err)
 	}
-	return c.DialAndSendWithContext(ctx, msg)
+	conn, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", s.Addr(), err)
+	}
+	defer func() {
+		// The server took the message at the end of DATA: a QUIT that fails
+		// after that must not fail the send (and have a retry send it again),
+		// as go-mail's DialAndSend would.
+		if c.CloseWithSMTPClient(conn) != nil {
+			_ = conn.Close()
+		}
+	}()
+	if err := c.SendWithSMTPClient(conn, msg); err != nil {
+		return fmt.Errorf("send to %s: %w", s.Addr(), err)
+	}
+	return nil
 }
