@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/hookflow/hookflow/internal/devsmtp"
 )
 
 // Bounds of the dev inbox. It lives in memory and takes requests from anyone who
@@ -38,6 +40,20 @@ type inboxRequest struct {
 	Method  string            `json:"method"`
 	Headers map[string]string `json:"headers"`
 	Body    string            `json:"body"`
+	// Email is a message the dev SMTP sink took in (Method "SMTP"; Headers are
+	// the message's, as sent).
+	Email *inboxEmail `json:"email,omitempty"`
+}
+
+// inboxEmail is what a newcomer looks for in a message: its envelope (bcc
+// recipients too), subject and bodies decoded.
+type inboxEmail struct {
+	From      string   `json:"from"`
+	To        []string `json:"to"`
+	Subject   string   `json:"subject"`
+	MessageID string   `json:"message_id"`
+	Text      string   `json:"text,omitempty"`
+	HTML      string   `json:"html,omitempty"`
 }
 
 // size is what a request holds in memory, near enough for a budget.
@@ -46,7 +62,34 @@ func (r inboxRequest) size() int {
 	for k, v := range r.Headers {
 		n += len(k) + len(v)
 	}
+	if e := r.Email; e != nil {
+		n += len(e.From) + len(e.Subject) + len(e.MessageID) + len(e.Text) + len(e.HTML)
+		for _, to := range e.To {
+			n += len(to)
+		}
+	}
 	return n
+}
+
+// MailBox is the dev inbox box the dev SMTP sink records into.
+const MailBox = "email"
+
+// RecordMail keeps a message of the dev SMTP sink in the dev inbox box "email"
+// (GET /dev/inbox/email), within the inbox's bounds. It implements
+// devsmtp.Recorder; an error means no dev inbox or no room.
+func (s *Server) RecordMail(m devsmtp.Message) error {
+	if s.inbox == nil {
+		return errors.New("the dev inbox is off")
+	}
+	h := make(map[string]string, len(m.Header))
+	for k, v := range m.Header {
+		if len(v) > 0 {
+			h[k] = v[0]
+		}
+	}
+	return s.inbox.add(MailBox, inboxRequest{At: s.cfg.Now(), Method: "SMTP", Headers: h, Email: &inboxEmail{
+		From: m.From, To: m.To, Subject: m.Subject, MessageID: m.MessageID, Text: m.Text, HTML: m.HTML,
+	}})
 }
 
 func newInbox(max int) *inbox {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"strings"
 	"testing"
+
+	"github.com/hookflow/hookflow/internal/devsmtp"
 )
 
 // inboxServer is the API with only the dev inbox in use.
@@ -119,4 +122,35 @@ func TestInboxBounds(t *testing.T) {
 			t.Errorf("after deleting a box: %d %s", code, body)
 		}
 	})
+}
+
+// TestInboxRecordMail: a message of the dev SMTP sink is listed at
+// /dev/inbox/email with its envelope, decoded subject and bodies, Message-ID and
+// headers as sent, counts against the inbox's bytes, and is refused when the
+// API has no dev inbox.
+func TestInboxRecordMail(t *testing.T) {
+	srv := New(nil, nil, nil, nil, nil, Config{DevInbox: true})
+	hdr := mail.Header{"Subject": {"=?UTF-8?q?Gr=C3=BC=C3=9Fe?="}, "Message-Id": {"<run_1.mail@hookflow>"}}
+	m := devsmtp.Message{From: "shop@example.com", To: []string{"ann@example.com", "audit@example.com"}, Subject: "Grüße",
+		MessageID: "<run_1.mail@hookflow>", Text: "Hello Ann", HTML: "<p>Hello Ann</p>", Header: hdr}
+	if err := srv.RecordMail(m); err != nil {
+		t.Fatal(err)
+	}
+	code, body := inboxCall(t, srv.Handler(), "GET", "/dev/inbox/email", "")
+	var got struct{ Requests []inboxRequest }
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 || len(got.Requests) != 1 {
+		t.Fatalf("GET /dev/inbox/email: %d %s", code, body)
+	}
+	r := got.Requests[0]
+	want := inboxEmail{From: "shop@example.com", To: []string{"ann@example.com", "audit@example.com"}, Subject: "Grüße",
+		MessageID: "<run_1.mail@hookflow>", Text: "Hello Ann", HTML: "<p>Hello Ann</p>"}
+	if r.Method != "SMTP" || r.Email == nil || fmt.Sprint(*r.Email) != fmt.Sprint(want) || r.Headers["Subject"] != hdr.Get("Subject") {
+		t.Errorf("recorded %+v (email %+v), want %+v with the raw headers", r, r.Email, want)
+	}
+	if n := srv.inbox.bytes; n < len(m.Text)+len(m.HTML)+len(m.Subject) {
+		t.Errorf("the inbox counts %d bytes for the message", n)
+	}
+	if err := New(nil, nil, nil, nil, nil, Config{}).RecordMail(m); err == nil {
+		t.Error("recorded without a dev inbox")
+	}
 }

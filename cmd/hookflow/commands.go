@@ -103,7 +103,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("hookflow worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress, "ops_addr", cfg.HTTPAddr)
+	logger.Info("hookflow worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress, "ops_addr", cfg.HTTPAddr, "smtp", cfg.SMTP)
 	<-ctx.Done()
 	logger.Info("shutting down: waiting for running activities", "grace", cfg.ShutdownGrace)
 	w.Stop()

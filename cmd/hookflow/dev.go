@@ -24,7 +24,9 @@ const helpDev = `Usage: hookflow dev [flags]
 
 Runs the whole platform in one process on 127.0.0.1: Temporal's server (SQLite
 under HOOKFLOW_DATA_DIR) with its Web UI, the app database (SQLite unless
-DATABASE_URL is set), migrations, the REST API, the worker and the dev inbox.
+DATABASE_URL is set), migrations, the REST API, the worker, the dev inbox and
+an SMTP sink (HOOKFLOW_DEV_SMTP_ADDR) that email.send steps send to unless
+HOOKFLOW_SMTP_URL is set; its messages are listed at /dev/inbox/email.
 Ctrl-C stops it; started again on the same data dir it carries on where it stopped.
 
 Flags:
@@ -109,13 +111,34 @@ hookflow dev is running.
   Temporal UI  %s
   Temporal     %s (namespace %s)
   Dev inbox    %s/dev/inbox/{name}
+  Mail         %s
   Data dir     %s
   Database     %s
 
   API key      %s
 %s
 Press Ctrl-C to stop.
-`, base, base, uiURL, cfg.TemporalAddress, cfg.TemporalNamespace, base, cfg.DataDir, redactDSN(cfg.DatabaseURL), key, exportHint(keyFile))
+`, base, base, uiURL, cfg.TemporalAddress, cfg.TemporalNamespace, base, mailLine(cfg, base), cfg.DataDir, redactDSN(cfg.DatabaseURL), key, exportHint(keyFile))
+}
+
+// mailLine says where email.send steps send: to the dev SMTP sink (and so to
+// the dev inbox) unless HOOKFLOW_SMTP_URL names a server, shown without its
+// password.
+func mailLine(cfg *config.Config, base string) string {
+	sink := ""
+	if cfg.DevSMTPAddr != "" {
+		sink = "dev SMTP sink on " + cfg.DevSMTPAddr + ", messages at " + base + "/dev/inbox/email"
+	}
+	switch {
+	case !cfg.SMTP.Configured():
+		return "email.send has no SMTP server (set HOOKFLOW_SMTP_URL)"
+	case sink != "" && cfg.SMTP.Addr() == cfg.DevSMTPAddr:
+		return "email.send → " + sink
+	case sink != "":
+		return "email.send → " + cfg.SMTP.String() + "; " + sink
+	default:
+		return "email.send → " + cfg.SMTP.String()
+	}
 }
 
 // redactDSN hides a password in a database URL before it is printed.

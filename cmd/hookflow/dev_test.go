@@ -17,8 +17,12 @@ import (
 
 // startDev runs `hookflow dev` in-process on free ports and waits until the API
 // answers. out gets stdout and stderr interleaved, as a terminal (or a log of it) does.
+// The SMTP sink, too, gets a free port unless env names one.
 func startDev(t *testing.T, env map[string]string) (stop func(), out *testenv.SyncBuffer) {
 	t.Helper()
+	if env["HOOKFLOW_DEV_SMTP_ADDR"] == "" {
+		env["HOOKFLOW_DEV_SMTP_ADDR"] = testenv.FreeAddr(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &testenv.SyncBuffer{}
 	done := make(chan int, 1)

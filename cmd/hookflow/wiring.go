@@ -28,6 +28,7 @@ import (
 	"github.com/hookflow/hookflow/internal/attempt"
 	"github.com/hookflow/hookflow/internal/chain"
 	"github.com/hookflow/hookflow/internal/config"
+	"github.com/hookflow/hookflow/internal/devsmtp"
 	"github.com/hookflow/hookflow/internal/dispatch"
 	"github.com/hookflow/hookflow/internal/ingest"
 	"github.com/hookflow/hookflow/internal/logctx"
@@ -291,6 +292,7 @@ func newRegistry(emitter *actions.Emitter, cfg *config.Config, st *store.Store, 
 		actions.AwardPoints{Ledger: ledger},
 		actions.Redeem{Ledger: ledger},
 		actions.EmitAction{Emitter: emitter},
+		actions.EmailSend{Server: cfg.SMTP},
 	)
 }
 
@@ -319,6 +321,15 @@ func chainSigner(cfg *config.Config) *chain.Signer {
 
 // newAPIServer builds the HTTP server of the REST API.
 func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
+	srv, err := newAPI(p, devInbox)
+	if err != nil {
+		return nil, err
+	}
+	return httpServer(p.cfg, srv), nil
+}
+
+// newAPI builds the REST API (with the dev inbox when devInbox).
+func newAPI(p *process, devInbox bool) (*api.Server, error) {
 	cfg, c, st, logger := p.cfg, p.client, p.store, p.logger
 	env, err := rules.NewEnv()
 	if err != nil {
@@ -328,7 +339,7 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 	if p.eagerStart {
 		starter.WithEagerStart()
 	}
-	srv := api.New(st, starter, newGuard(cfg), env, logger, api.Config{
+	return api.New(st, starter, newGuard(cfg), env, logger, api.Config{
 		MaxEventBytes:    cfg.MaxEventBytes,
 		DevInbox:         devInbox,
 		KnownAction:      newRegistry(nil, cfg, st, nil).Known,
@@ -341,7 +352,11 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 		Quotas:           api.Quotas(cfg.Quotas),
 		Chain:            chainSigner(cfg),
 		MaxChainEvents:   cfg.MaxChainEvents,
-	})
+	}), nil
+}
+
+// httpServer serves srv on cfg.HTTPAddr.
+func httpServer(cfg *config.Config, srv *api.Server) *http.Server {
 	handler := srv.Handler()
 	if cfg.Tracing {
 		handler = tracing.Handler(handler)
@@ -354,7 +369,7 @@ func newAPIServer(p *process, devInbox bool) (*http.Server, error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-	}, nil
+	}
 }
 
 // startServing starts the worker (withWorker; eager: the API then starts events
@@ -378,19 +393,45 @@ func startServing(p *process, withWorker, devInbox, eager bool) (func(), error) 
 			w.Stop()
 		}
 	}
-	srv, err := newAPIServer(p, devInbox)
+	apiSrv, err := newAPI(p, devInbox)
 	if err != nil {
 		stopWorker()
 		return nil, err
 	}
-	shutdown, err := serveHTTP(srv, p.logger)
+	stopSink := func() {}
+	if devInbox {
+		if stopSink, err = startDevSMTP(p.cfg, apiSrv, p.logger); err != nil {
+			stopWorker()
+			return nil, err
+		}
+	}
+	shutdown, err := serveHTTP(httpServer(p.cfg, apiSrv), p.logger)
 	if err != nil {
+		stopSink()
 		stopWorker()
 		return nil, err
 	}
 	return func() {
 		shutdown(p.cfg.ShutdownGrace)
+		stopSink()
 		stopWorker()
+	}, nil
+}
+
+// startDevSMTP starts dev's SMTP sink, recording into the dev inbox of srv,
+// unless HOOKFLOW_DEV_SMTP_ADDR is off; the returned func stops it.
+func startDevSMTP(cfg *config.Config, srv *api.Server, logger *slog.Logger) (func(), error) {
+	if cfg.DevSMTPAddr == "" {
+		return func() {}, nil
+	}
+	sink, err := devsmtp.Start(cfg.DevSMTPAddr, srv, logger.With("component", "dev-smtp"))
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := sink.Close(); err != nil {
+			logger.Warn("dev SMTP sink close", "error", err)
+		}
 	}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookflow/hookflow/internal/mailer"
 	"github.com/hookflow/hookflow/internal/netguard"
 	"github.com/hookflow/hookflow/internal/secretbox"
 )
@@ -89,6 +90,12 @@ type Config struct {
 	// BatchWindow holds a batch open this long after its first event
 	// (HOOKFLOW_BATCH_WINDOW, default 0: group commit alone).
 	BatchWindow time.Duration
+	// SMTP is where email.send steps submit mail (HOOKFLOW_SMTP_URL; dev: the
+	// dev SMTP sink unless set). The zero Server: none, and such steps fail.
+	SMTP mailer.Server
+	// DevSMTPAddr is the loopback host:port of `hookflow dev`'s SMTP sink
+	// (HOOKFLOW_DEV_SMTP_ADDR); empty when it is "off" and in other roles.
+	DevSMTPAddr string
 }
 
 // Quotas are the per-workspace caps, each from its HOOKFLOW_QUOTA_* variable.
@@ -131,7 +138,7 @@ func Load(role Role, getenv func(string) string) (*Config, error) {
 		c.LogFormat = "json"
 	}
 	for _, load := range []func(func(k, def string) string) error{
-		c.loadDelivery, c.loadLimits, c.loadTemporal, c.loadTenancy, c.loadMetrics, c.loadStorage,
+		c.loadDelivery, c.loadLimits, c.loadTemporal, c.loadTenancy, c.loadMetrics, c.loadStorage, c.loadMail,
 	} {
 		if err := load(get); err != nil {
 			return nil, err
@@ -279,6 +286,33 @@ func (c *Config) loadMetrics(get func(k, def string) string) error {
 		return fmt.Errorf("HOOKFLOW_METRICS_LABEL_LIMIT: want a number of label values between 1 and 10000")
 	}
 	c.MetricsToken = get("HOOKFLOW_METRICS_TOKEN", "")
+	return nil
+}
+
+// devSMTPFrom is the sender of dev's email.send steps that name none.
+const devSMTPFrom = "hookflow@localhost"
+
+// loadMail reads the SMTP server of email.send and, for dev, its SMTP sink: dev
+// sends to the sink unless HOOKFLOW_SMTP_URL says otherwise, so mail works on
+// a laptop with nothing else set up.
+func (c *Config) loadMail(get func(k, def string) string) error {
+	if addr := get("HOOKFLOW_DEV_SMTP_ADDR", "127.0.0.1:2525"); c.Role == RoleDev && addr != "off" {
+		if _, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(addr) {
+			// The sink takes mail from anyone who reaches it, without a login.
+			return fmt.Errorf("HOOKFLOW_DEV_SMTP_ADDR: want a loopback host:port such as 127.0.0.1:2525, or off")
+		}
+		c.DevSMTPAddr = addr
+	}
+	def := ""
+	if c.DevSMTPAddr != "" {
+		def = "smtp://" + c.DevSMTPAddr + "?from=" + devSMTPFrom
+	}
+	if raw := get("HOOKFLOW_SMTP_URL", def); raw != "" {
+		var err error
+		if c.SMTP, err = mailer.ParseURL(raw); err != nil {
+			return fmt.Errorf("HOOKFLOW_SMTP_URL: %w", err)
+		}
+	}
 	return nil
 }
 

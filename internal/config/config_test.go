@@ -66,3 +66,46 @@ func TestQuotasAndAdminKey(t *testing.T) {
 		t.Errorf("44-character admin key: %v", err)
 	}
 }
+
+// TestMail: dev sends to its SMTP sink unless HOOKFLOW_SMTP_URL is set, other
+// roles have no server until it is, and a bad URL is refused without showing
+// its password.
+func TestMail(t *testing.T) {
+	tests := []struct {
+		name     string
+		role     Role
+		env      map[string]string
+		wantSMTP string
+		wantSink string
+	}{
+		{"dev default", RoleDev, nil, "smtp://127.0.0.1:2525?from=%3Chookflow%40localhost%3E", "127.0.0.1:2525"},
+		{"dev sink moved", RoleDev, map[string]string{"HOOKFLOW_DEV_SMTP_ADDR": "localhost:2626"}, "smtp://localhost:2626?from=%3Chookflow%40localhost%3E", "localhost:2626"},
+		{"dev sink off", RoleDev, map[string]string{"HOOKFLOW_DEV_SMTP_ADDR": "off"}, "(none)", ""},
+		{"dev with a real server", RoleDev, map[string]string{"HOOKFLOW_SMTP_URL": "smtps://u:p@smtp.example.com"}, "smtps://u:xxxxx@smtp.example.com:465", "127.0.0.1:2525"},
+		{"worker default", RoleWorker, map[string]string{"HOOKFLOW_ENCRYPTION_KEY": strings.Repeat("ab", 32), "DATABASE_URL": "postgres://x"}, "(none)", ""},
+	}
+	for _, tt := range tests {
+		c, err := Load(tt.role, env(tt.env))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if c.SMTP.String() != tt.wantSMTP || c.DevSMTPAddr != tt.wantSink {
+			t.Errorf("%s: SMTP %s sink %q, want %s and %q", tt.name, c.SMTP, c.DevSMTPAddr, tt.wantSMTP, tt.wantSink)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"HOOKFLOW_SMTP_URL": "smtp://user:Sup3rS3cret@mail.example.com:nope"},
+		{"HOOKFLOW_SMTP_URL": "imap://user:Sup3rS3cret@mail.example.com"},
+		{"HOOKFLOW_DEV_SMTP_ADDR": "0.0.0.0:2525"},
+		{"HOOKFLOW_DEV_SMTP_ADDR": "2525"},
+	} {
+		_, err := Load(RoleDev, env(bad))
+		if err == nil {
+			t.Errorf("%v accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "Sup3rS3cret") {
+			t.Errorf("error %q shows the password", err)
+		}
+	}
+}
