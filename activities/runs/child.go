@@ -72,14 +72,10 @@ func (a *Activities) childRun(ctx context.Context, s *stepRun, params map[string
 // with its result as the output (an object as it is; anything else as
 // {"result": …}), or failed with its message. It returns the output.
 func (a *Activities) FinishChildStep(ctx context.Context, in workflows.FinishChildStepInput) (map[string]any, error) {
-	run, err := a.store.GetRunAnyWorkspace(ctx, in.AutomationRunID)
+	run, step, err := a.runStepAt(ctx, in.AutomationRunID, in.Index)
 	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", in.AutomationRunID, err)
+		return nil, err
 	}
-	if in.Index >= len(run.Steps) {
-		return nil, fmt.Errorf("run %s has no step %d", run.ID, in.Index)
-	}
-	step := run.Steps[in.Index]
 	done := a.now()
 	step.FinishedAt = &done
 	if in.Error != "" {

@@ -59,14 +59,10 @@ func (a *Activities) wait(ctx context.Context, s *stepRun) (workflows.RunStepRes
 // records {"matched": true, "event": {...}} or {"matched": false}. Closing
 // again (a retried activity) returns what the step recorded.
 func (a *Activities) CloseWait(ctx context.Context, in workflows.CloseWaitInput) (map[string]any, error) {
-	run, err := a.store.GetRunAnyWorkspace(ctx, in.AutomationRunID)
+	run, step, err := a.runStepAt(ctx, in.AutomationRunID, in.Index)
 	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", in.AutomationRunID, err)
+		return nil, err
 	}
-	if in.Index >= len(run.Steps) {
-		return nil, fmt.Errorf("run %s has no step %d", run.ID, in.Index)
-	}
-	step := run.Steps[in.Index]
 	matched, err := a.store.CloseWait(ctx, in.WaitID)
 	if errors.Is(err, models.ErrNotFound) && step.Status == models.RunSucceeded {
 		out, derr := decodeOutput(step.Output)
@@ -110,4 +106,16 @@ func activityWorkflowID(ctx context.Context) string {
 		return ""
 	}
 	return activity.GetInfo(ctx).WorkflowExecution.ID
+}
+
+// runStepAt reads a run and its step idx as recorded.
+func (a *Activities) runStepAt(ctx context.Context, runID string, idx int) (*models.AutomationRun, models.RunStep, error) {
+	run, err := a.store.GetRunAnyWorkspace(ctx, runID)
+	if err != nil {
+		return nil, models.RunStep{}, fmt.Errorf("load run %s: %w", runID, err)
+	}
+	if idx >= len(run.Steps) {
+		return nil, models.RunStep{}, fmt.Errorf("run %s has no step %d", run.ID, idx)
+	}
+	return run, run.Steps[idx], nil
 }

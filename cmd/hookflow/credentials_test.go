@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,31 +17,13 @@ import (
 	"github.com/hookflow/hookflow/models"
 )
 
-// lockedBuffer is a log sink the processes write to concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestCredentials: a token used in an http.request header and a Slack webhook URL
 // kept as credentials reach their receivers, and appear nowhere else: not in
 // the app database (pg_dump), not in Temporal's histories, not in a log line,
 // not in any API answer; a step that fails keeps them out of its error; the
 // dry run shows placeholders; a literal Slack URL is warned about.
 func TestCredentials(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	s := newStackLogging(t, logs)
 	crm := testenv.NewReceiver(t, 200)
 	slack := testenv.NewSlackReceiver(t, 200)

@@ -26,6 +26,9 @@ func TestTenantIsolation(t *testing.T) {
 	runs := s.waitRuns(ev.ID, 1, 20*time.Second)
 	var keys struct{ Data []models.APIKey }
 	s.do("GET", "/v1/api-keys", nil, &keys)
+	if code := s.do("POST", "/v1/credentials", `{"name":"crm_token","value":"tok_a"}`, nil); code != http.StatusCreated {
+		t.Fatalf("create credential: %d", code)
+	}
 
 	var other struct{ Key string }
 	_, other.Key = s.newWorkspace("B")
@@ -38,6 +41,7 @@ func TestTenantIsolation(t *testing.T) {
 		"/v1/sources/":         src.ID,
 		"/v1/api-keys/":        keys.Data[0].ID,
 		"/v1/loyalty/members/": "cus_a",
+		"/v1/credentials/":     "crm_token",
 	}
 	env, _ := rules.NewEnv()
 	srv := api.New(s.store, nil, newGuard(s.cfg), env, nil, api.Config{})
@@ -68,6 +72,8 @@ func TestTenantIsolation(t *testing.T) {
 			body = `{"since":"2020-01-01T00:00:00Z"}`
 		case strings.HasSuffix(path, "/redemptions"):
 			body = `{"points":1,"reward":"mug"}`
+		case method == "PUT" && strings.HasPrefix(path, "/v1/credentials/"):
+			body = `{"value":"tok_b"}`
 		case method == "PUT" && strings.HasPrefix(path, "/v1/automations/"):
 			body = `{"name":"x","trigger":{"event_type":"a.b"},"steps":[{"id":"e","action":"event.emit","params":{"type":"a.c"}}]}`
 		case method == "POST" || method == "PUT" || method == "PATCH":
@@ -89,5 +95,8 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	if code := s.do("GET", "/v1/automations/"+a.ID, nil, nil); code != 200 {
 		t.Errorf("A's automation: %d", code)
+	}
+	if v, err := s.store.CredentialValue(t.Context(), models.DefaultWorkspaceID, "crm_token"); err != nil || v != "tok_a" {
+		t.Errorf("A's credential: %q, %v", v, err)
 	}
 }
