@@ -31,6 +31,8 @@ type cluster struct {
 	dsn      string
 	env      []string
 	temporal *testenv.Process
+	// dataDir holds the Temporal process's SQLite files.
+	dataDir string
 }
 
 type clusterOptions struct {
@@ -56,7 +58,8 @@ func newCluster(ctx context.Context, t *testing.T, o clusterOptions) *cluster {
 		"HOOKFLOW_SHUTDOWN_GRACE=5s",
 		"HOOKFLOW_RETRY_SCHEDULE=" + o.retrySchedule,
 	}, o.env...)
-	c.temporal = testenv.StartHookflowTemporal(ctx, t, t.TempDir(), c.env)
+	c.dataDir = t.TempDir()
+	c.temporal = testenv.StartHookflowTemporal(ctx, t, c.dataDir, c.env)
 	c.env = append(c.env, "TEMPORAL_ADDRESS="+c.temporal.Addr)
 	testenv.RunHookflow(ctx, t, c.env, "migrate")
 	return c
