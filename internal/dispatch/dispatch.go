@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/hookflow/hookflow/internal/redact"
 )
 
 // DefaultTimeout bounds one attempt from dial to the last byte read.
@@ -78,7 +76,7 @@ func (r Response) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // was sent.
 type BadRequestError struct{ Err error }
 
-func (e *BadRequestError) Error() string { return redact.Text(e.Err.Error()) }
+func (e *BadRequestError) Error() string { return e.Err.Error() }
 func (e *BadRequestError) Unwrap() error { return e.Err }
 
 // Post sends req as a POST (whatever req.Method says). An error means no answer
@@ -123,10 +121,7 @@ func (d Dispatcher) Do(ctx context.Context, req Request) (Response, error) {
 	at := d.now()
 	resp, err := d.Client.Do(hr)
 	if err != nil {
-		// Go's errors quote the URL, whose query, userinfo or path may be
-		// the secret (a token, a Slack webhook): they reach attempts, step
-		// errors, Temporal's failures and logs only redacted.
-		return Response{}, redactedError{err}
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	out := Response{
@@ -206,10 +201,3 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
-
-// redactedError is an error whose message is redacted (package redact);
-// errors.Is and As still see what it wraps.
-type redactedError struct{ err error }
-
-func (e redactedError) Error() string { return redact.Text(e.err.Error()) }
-func (e redactedError) Unwrap() error { return e.err }

@@ -6,12 +6,9 @@ package logctx
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"go.temporal.io/sdk/activity"
-
-	"github.com/hookflow/hookflow/internal/redact"
 )
 
 type key struct{}
@@ -27,11 +24,8 @@ func With(ctx context.Context, attrs ...slog.Attr) context.Context {
 // Handler wraps another slog.Handler and adds the context's identifiers.
 type Handler struct{ slog.Handler }
 
-// Handle implements slog.Handler. Every message and attribute is redacted
-// (package redact): a URL's query, userinfo and webhook path never reach a
-// log line.
+// Handle implements slog.Handler.
 func (h Handler) Handle(ctx context.Context, r slog.Record) error {
-	r = redacted(r)
 	if ctx != nil {
 		if attrs, ok := ctx.Value(key{}).([]slog.Attr); ok {
 			r.AddAttrs(attrs...)
@@ -50,45 +44,7 @@ func (h Handler) Handle(ctx context.Context, r slog.Record) error {
 
 // WithAttrs implements slog.Handler.
 func (h Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	out := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		out[i] = redactAttr(a)
-	}
-	return Handler{h.Handler.WithAttrs(out)}
-}
-
-// redacted is r with its message and attributes redacted.
-func redacted(r slog.Record) slog.Record {
-	nr := slog.NewRecord(r.Time, r.Level, redact.Text(r.Message), r.PC)
-	r.Attrs(func(a slog.Attr) bool {
-		nr.AddAttrs(redactAttr(a))
-		return true
-	})
-	return nr
-}
-
-// redactAttr redacts a string, an error or a group's members.
-func redactAttr(a slog.Attr) slog.Attr {
-	v := a.Value.Resolve()
-	switch v.Kind() {
-	case slog.KindString:
-		return slog.String(a.Key, redact.Text(v.String()))
-	case slog.KindGroup:
-		members := v.Group()
-		out := make([]any, len(members))
-		for i, m := range members {
-			out[i] = redactAttr(m)
-		}
-		return slog.Group(a.Key, out...)
-	case slog.KindAny:
-		if err, ok := v.Any().(error); ok && err != nil {
-			return slog.String(a.Key, redact.Text(err.Error()))
-		}
-		if st, ok := v.Any().(fmt.Stringer); ok {
-			return slog.String(a.Key, redact.Text(st.String()))
-		}
-	}
-	return a
+	return Handler{h.Handler.WithAttrs(attrs)}
 }
 
 // WithGroup implements slog.Handler.

@@ -47,9 +47,8 @@ func TestCredentialsAtRest(t *testing.T) {
 	api.must(ctx, t, 202, "POST", base+"/v1/events", map[string]any{"type": "order.placed", "data": map[string]any{"id": "r2"}}, nil)
 	db := openDB(t, c.dsn)
 	testenv.EventuallyCtx(ctx, t, 60*time.Second, func() bool {
-		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE status = 'failed' AND error LIKE '%127.0.0.1:1%'
-			AND (error LIKE '%[redacted]%' OR error LIKE '%[secret team_slack]%')`) == 1
-	}, testenv.Msg("the second run failed, its error naming the host, not the secret"))
+		return queryInt(t, db, `SELECT count(*) FROM automation_runs WHERE status = 'failed' AND error LIKE '%[secret team_slack]%'`) == 1
+	}, testenv.Msg("the second run failed, its error naming the credential, not its value"))
 
 	files, _ := filepath.Glob(filepath.Join(c.dataDir, "*"))
 	var temporal strings.Builder
